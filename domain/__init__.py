@@ -1,0 +1,1 @@
+"""The progress ledger's domain: courses, enrollments and the application that guards them."""

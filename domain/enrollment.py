@@ -1,0 +1,93 @@
+"""The Enrollment aggregate: one learner in one course, and every completion they made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.course import Unit
+from domain.errors import EnrollmentWithdrawnError
+from domain.identifiers import enrollment_aggregate_id
+
+
+class Enrollment(Aggregate):
+    """Completions are facts: completing something twice appends nothing the second time."""
+
+    class Enrolled(Aggregate.Created):
+        learner_id: str
+        course_id: str
+
+    class ModuleCompleted(Aggregate.Event):
+        module_id: str
+        unit_id: str
+        occurred_at: datetime
+
+    class UnitCompleted(Aggregate.Event):
+        unit_id: str
+        occurred_at: datetime
+
+    class Withdrawn(Aggregate.Event):
+        occurred_at: datetime
+
+    class Reenrolled(Aggregate.Event):
+        occurred_at: datetime
+
+    @staticmethod
+    def create_id(course_id: str, learner_id: str, **_: Any) -> UUID:
+        return enrollment_aggregate_id(course_id, learner_id)
+
+    @event(Enrolled)
+    def __init__(self, learner_id: str, course_id: str) -> None:
+        self.learner_id = learner_id
+        self.course_id = course_id
+        self.completed_modules: set[str] = set()
+        self.completed_units: set[str] = set()
+        self.withdrawn = False
+
+    def complete_module(self, module_id: str, unit: Unit, occurred_at: datetime) -> None:
+        """Completing the last open module of a unit completes the unit in the same save."""
+        self._check_active()
+        if module_id not in self.completed_modules:
+            self._record_module(module_id=module_id, unit_id=unit.unit_id, occurred_at=occurred_at)
+        all_modules_done = all(m in self.completed_modules for m in unit.module_ids)
+        if all_modules_done and unit.unit_id not in self.completed_units:
+            self._record_unit(unit_id=unit.unit_id, occurred_at=occurred_at)
+
+    def complete_unit(self, unit: Unit, occurred_at: datetime) -> None:
+        self._check_active()
+        if unit.unit_id not in self.completed_units:
+            self._record_unit(unit_id=unit.unit_id, occurred_at=occurred_at)
+
+    def withdraw(self, occurred_at: datetime) -> None:
+        if not self.withdrawn:
+            self._withdraw(occurred_at=occurred_at)
+
+    def reenroll(self, occurred_at: datetime) -> None:
+        if self.withdrawn:
+            self._reenroll(occurred_at=occurred_at)
+
+    def _check_active(self) -> None:
+        if self.withdrawn:
+            raise EnrollmentWithdrawnError(
+                f"enrollment {self.id} was withdrawn; enroll again to record progress",
+                field="enrollment_id",
+            )
+
+    @event(ModuleCompleted)
+    def _record_module(self, module_id: str, unit_id: str, occurred_at: datetime) -> None:
+        self.completed_modules.add(module_id)
+
+    @event(UnitCompleted)
+    def _record_unit(self, unit_id: str, occurred_at: datetime) -> None:
+        self.completed_units.add(unit_id)
+
+    @event(Withdrawn)
+    def _withdraw(self, occurred_at: datetime) -> None:
+        self.withdrawn = True
+
+    @event(Reenrolled)
+    def _reenroll(self, occurred_at: datetime) -> None:
+        self.withdrawn = False

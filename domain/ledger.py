@@ -1,0 +1,180 @@
+"""ProgressLedger: the only way in. It checks commands against the course and saves the facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain.course import Course, Module, Unit
+from domain.enrollment import Enrollment
+from domain.errors import AlreadyExistsError, ConcurrencyError, NotFoundError
+from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a command appended (event names, in order) and the log position that covers it."""
+
+    appended: list[str]
+    position: int
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    enrollment: Enrollment
+    created: bool
+    recorded: Recorded
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProgressLedger(Application[UUID]):
+    name = "ProgressLedger"
+    # Two commands on one enrollment at once conflict on its version; the loser reloads
+    # and re-applies. Bounded so a pathological hot spot fails loudly instead of spinning.
+    max_attempts = 32
+
+    # Courses -----------------------------------------------------------------
+
+    def create_course(self, course_id: str, title: str, units: Sequence[Unit]) -> Recorded:
+        course = Course.create(course_id=course_id, title=title, units=list(units))
+        try:
+            return self._recorded(self.save(course))
+        except IntegrityError:
+            raise AlreadyExistsError(
+                f"course {course_id!r} already exists", field="course_id"
+            ) from None
+
+    def get_course(self, course_id: str) -> Course:
+        return self._get(course_aggregate_id(course_id), Course, f"course {course_id!r}",
+                         "course_id")
+
+    def add_unit(self, course_id: str, unit: Unit, index: int | None = None) -> Recorded:
+        return self._change_course(course_id, lambda course: course.add_unit(unit, index))
+
+    def remove_unit(self, course_id: str, unit_id: str) -> Recorded:
+        return self._change_course(course_id, lambda course: course.remove_unit(unit_id))
+
+    def add_module(
+        self, course_id: str, unit_id: str, module: Module, index: int | None = None
+    ) -> Recorded:
+        return self._change_course(
+            course_id, lambda course: course.add_module(unit_id, module, index)
+        )
+
+    def remove_module(self, course_id: str, unit_id: str, module_id: str) -> Recorded:
+        return self._change_course(
+            course_id, lambda course: course.remove_module(unit_id, module_id)
+        )
+
+    # Enrollments -------------------------------------------------------------
+
+    def enroll(self, learner_id: str, course_id: str) -> Enrolled:
+        """Enrolling twice returns the same enrollment; its id is derived, so races cannot
+        make two."""
+        self.get_course(course_id)
+        enrollment_id = enrollment_aggregate_id(course_id, learner_id)
+        for _ in range(self.max_attempts):
+            try:
+                enrollment = self.get_enrollment(enrollment_id)
+            except NotFoundError:
+                enrollment = Enrollment(learner_id=learner_id, course_id=course_id)
+                created = True
+            else:
+                enrollment.reenroll(now())
+                created = False
+            try:
+                recorded = self._recorded(self.save(enrollment))
+            except IntegrityError:
+                continue
+            return Enrolled(enrollment=enrollment, created=created, recorded=recorded)
+        raise self._gave_up("enrollment_id")
+
+    def get_enrollment(self, enrollment_id: UUID) -> Enrollment:
+        return self._get(enrollment_id, Enrollment, f"enrollment {enrollment_id}",
+                         "enrollment_id")
+
+    def complete_module(
+        self, enrollment_id: UUID, module_id: str, occurred_at: datetime | None = None
+    ) -> Recorded:
+        when = occurred_at or now()
+
+        def complete(enrollment: Enrollment) -> None:
+            unit = self.get_course(enrollment.course_id).unit_of_module(module_id)
+            enrollment.complete_module(module_id, unit, when)
+
+        return self._change_enrollment(enrollment_id, complete)
+
+    def complete_unit(
+        self, enrollment_id: UUID, unit_id: str, occurred_at: datetime | None = None
+    ) -> Recorded:
+        when = occurred_at or now()
+
+        def complete(enrollment: Enrollment) -> None:
+            unit = self.get_course(enrollment.course_id).find_unit(unit_id)
+            enrollment.complete_unit(unit, when)
+
+        return self._change_enrollment(enrollment_id, complete)
+
+    def withdraw(self, enrollment_id: UUID, occurred_at: datetime | None = None) -> Recorded:
+        when = occurred_at or now()
+        return self._change_enrollment(enrollment_id, lambda e: e.withdraw(when))
+
+    # The log -----------------------------------------------------------------
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    # Mechanics ---------------------------------------------------------------
+
+    def _get(self, aggregate_id: UUID, kind: type[A], label: str, field: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"{label} does not exist", field=field) from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(f"{label} does not exist", field=field)
+        return aggregate
+
+    def _change_course(self, course_id: str, change: Callable[[Course], None]) -> Recorded:
+        return self._retry(lambda: self.get_course(course_id), change, "course_id")
+
+    def _change_enrollment(
+        self, enrollment_id: UUID, change: Callable[[Enrollment], None]
+    ) -> Recorded:
+        return self._retry(lambda: self.get_enrollment(enrollment_id), change, "enrollment_id")
+
+    def _retry(self, load: Callable[[], A], change: Callable[[A], None], field: str) -> Recorded:
+        for _ in range(self.max_attempts):
+            aggregate = load()
+            change(aggregate)
+            try:
+                return self._recorded(self.save(aggregate))
+            except IntegrityError:
+                continue
+        raise self._gave_up(field)
+
+    def _recorded(self, recordings: list[Recording[Any]]) -> Recorded:
+        if not recordings:
+            return Recorded(appended=[], position=self.head_position())
+        return Recorded(
+            appended=[type(r.domain_event).__name__ for r in recordings],
+            position=max(r.notification.id for r in recordings),
+        )
+
+    def _gave_up(self, field: str) -> ConcurrencyError:
+        return ConcurrencyError(
+            f"gave up after {self.max_attempts} attempts: the aggregate kept changing",
+            field=field,
+        )
