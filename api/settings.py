@@ -1,0 +1,28 @@
+"""Settings, read from LEDGER_* environment variables once, by the composition root."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./progress-ledger.sqlite3",
+        description="sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB",
+    )
+    database_schema: str = Field("", description="PostgreSQL schema; empty means public")
+    embedded_projection: bool = Field(
+        True, description="Project inside the API process; false when `project` runs apart"
+    )
+    read_wait_timeout: float = Field(
+        5.0, ge=0, description="How long a read waits for its min_position, in seconds"
+    )
+    projection_batch_size: int = Field(5000, ge=1, le=100_000)
+    rules: str = Field("units-v1", description="Rules of the first projection generation")
+    database_connect_timeout: float = Field(
+        3.0, gt=0, description="Seconds to wait for a database connection before failing"
+    )
+    database_pool_size: int = Field(8, ge=1)

@@ -1,0 +1,1 @@
+"""Projections: fold the notification log into progress snapshots people can read."""

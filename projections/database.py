@@ -1,0 +1,159 @@
+"""One narrow SQL interface over the event store's own connection pool, for SQLite and PostgreSQL.
+
+Projection rows live in the same database as the events and reuse the library's pool, so
+there is a single place that knows how to connect. Statements are written once with `%s`
+placeholders; the SQLite side rewrites them to `?`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+Row = Mapping[str, Any]
+
+
+class Cursor(Protocol):
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None: ...
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def fetchall(self) -> list[Row]: ...
+
+    def fetchone(self) -> Row | None: ...
+
+
+class Database(ABC):
+    """What differs between the two databases, and nothing else."""
+
+    timestamp_type: str
+    json_type: str
+    percentage_type: str
+    for_update: str
+
+    @abstractmethod
+    def transaction(self, *, commit: bool = True) -> Any:
+        """A context manager yielding a Cursor; commits at the end when asked to."""
+
+    @abstractmethod
+    def table(self, name: str) -> str:
+        """The name to use in SQL, qualified by schema where there is one."""
+
+    @abstractmethod
+    def timestamp(self, value: datetime | None) -> Any: ...
+
+    @abstractmethod
+    def read_timestamp(self, value: Any) -> datetime | None: ...
+
+    @property
+    @abstractmethod
+    def is_postgres(self) -> bool: ...
+
+
+class SQLiteDatabase(Database):
+    timestamp_type = "TEXT"
+    json_type = "TEXT"
+    percentage_type = "REAL"
+    for_update = ""
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        self.datastore = datastore
+
+    @contextmanager
+    def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield _SQLiteCursor(cursor)
+
+    def table(self, name: str) -> str:
+        return name
+
+    def timestamp(self, value: datetime | None) -> Any:
+        return None if value is None else value.isoformat()
+
+    def read_timestamp(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    @property
+    def is_postgres(self) -> bool:
+        return False
+
+
+class _SQLiteCursor:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(statement.replace("%s", "?"), tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(statement.replace("%s", "?"), rows)
+
+    def fetchall(self) -> list[Row]:
+        return [dict(row) for row in self._cursor.fetchall()]
+
+    def fetchone(self) -> Row | None:
+        row = self._cursor.fetchone()
+        return None if row is None else dict(row)
+
+
+class PostgresDatabase(Database):
+    timestamp_type = "TIMESTAMPTZ"
+    json_type = "TEXT"
+    percentage_type = "NUMERIC(5, 2)"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+
+    @contextmanager
+    def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield _PostgresCursor(cursor)
+
+    def table(self, name: str) -> str:
+        return f'"{self.datastore.schema}".{name}'
+
+    def timestamp(self, value: datetime | None) -> Any:
+        return value
+
+    def read_timestamp(self, value: Any) -> datetime | None:
+        return value if value is None or isinstance(value, datetime) else None
+
+    @property
+    def is_postgres(self) -> bool:
+        return True
+
+
+class _PostgresCursor:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(statement, tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(statement, rows)
+
+    def fetchall(self) -> list[Row]:
+        return list(self._cursor.fetchall())
+
+    def fetchone(self) -> Row | None:
+        row: Row | None = self._cursor.fetchone()
+        return row
+
+
+def database_for(datastore: object) -> Database:
+    """The Database for the event store's datastore (the library picks it from settings)."""
+    if isinstance(datastore, PostgresDatastore):
+        return PostgresDatabase(datastore)
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteDatabase(datastore)
+    raise TypeError(f"unsupported datastore {type(datastore).__name__}")

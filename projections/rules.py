@@ -1,0 +1,70 @@
+"""Progress rules: named, versioned, pure functions from course structure and completions to
+numbers. A rule is never edited in place; a changed rule gets a new name and a rebuild."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from domain.course import Unit
+
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Progress:
+    completed_units: int
+    total_units: int
+    percentage: float
+
+    @property
+    def is_complete(self) -> bool:
+        return self.total_units > 0 and self.percentage >= 100
+
+
+Rule = Callable[[Sequence[Unit], Collection[str]], Progress]
+
+
+def percentage(done: Decimal, total: Decimal) -> float:
+    """Two decimals, rounded half up; a course without units is 0 %, not a division error."""
+    if total <= 0:
+        return 0.0
+    return float((done * HUNDRED / total).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def units_v1(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> Progress:
+    """Completed units / all units × 100."""
+    done = sum(1 for unit in units if unit.unit_id in completed_unit_ids)
+    return Progress(done, len(units), percentage(Decimal(done), Decimal(len(units))))
+
+
+def required_units_v2(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> Progress:
+    """Only required units count; optional ones neither help nor hold back."""
+    return units_v1([unit for unit in units if unit.required], completed_unit_ids)
+
+
+def weighted_v1(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> Progress:
+    """Units count by their weight; the unit counts stay plain counts."""
+    done = [unit for unit in units if unit.unit_id in completed_unit_ids]
+    weight_done = sum((Decimal(str(unit.weight)) for unit in done), Decimal(0))
+    weight_total = sum((Decimal(str(unit.weight)) for unit in units), Decimal(0))
+    return Progress(len(done), len(units), percentage(weight_done, weight_total))
+
+
+DEFAULT_RULES = "units-v1"
+
+RULES: dict[str, Rule] = {
+    "units-v1": units_v1,
+    "required-units-v2": required_units_v2,
+    "weighted-v1": weighted_v1,
+}
+
+
+def rule_named(name: str) -> Rule:
+    try:
+        return RULES[name]
+    except KeyError:
+        known = ", ".join(sorted(RULES))
+        raise ValueError(f"unknown rules {name!r}; known rules: {known}") from None

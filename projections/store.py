@@ -1,0 +1,376 @@
+"""Where projection rows live: one set of tables per generation, views onto the live one.
+
+A generation is a full copy of the progress tables made under one set of rules. The live
+generation is what `course_progress` and `unit_progress` (views) show; a rebuild fills a new
+generation beside it and switches the views in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.course import Unit, UnitSpec
+from domain.identifiers import course_aggregate_id
+from projections.database import Cursor, Database, Row
+from projections.fold import CourseState, EnrollmentState, Fold, unit_progress
+
+CHUNK = 500
+
+
+class PositionConflict(Exception):
+    """Another projector advanced this generation first; the batch is discarded."""
+
+
+class GenerationNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Generation:
+    number: int
+    rules: str
+    status: str
+    position: int
+    created_at: datetime | None
+    switched_at: datetime | None
+
+
+class GenerationTables:
+    def __init__(self, db: Database, number: int) -> None:
+        self.course_progress = db.table(f"course_progress_g{number}")
+        self.unit_progress = db.table(f"unit_progress_g{number}")
+        self.course_structure = db.table(f"course_structure_g{number}")
+        self.index_prefix = f"g{number}"
+
+
+COURSE_PROGRESS_COLUMNS = (
+    "enrollment_id", "learner_id", "course_id", "completed_units", "total_units",
+    "percentage", "completed_at", "updated_at", "position", "rules", "withdrawn",
+    "enrolled_at", "completed_unit_ids", "completed_module_ids",
+)
+UNIT_PROGRESS_COLUMNS = (
+    "enrollment_id", "unit_id", "learner_id", "course_id", "required", "completed",
+    "completed_modules", "total_modules", "percentage", "completed_at", "updated_at",
+)
+COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
+
+
+def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+class ProgressStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.generations_table = db.table("projection_generations")
+
+    # Generations -------------------------------------------------------------
+
+    def create_schema(self, default_rules: str) -> None:
+        """Creates the bookkeeping table and, on a new database, a live first generation."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.generations_table} ("
+                "generation INTEGER PRIMARY KEY, rules TEXT NOT NULL, status TEXT NOT NULL, "
+                f"position BIGINT NOT NULL, created_at {self.db.timestamp_type}, "
+                f"switched_at {self.db.timestamp_type})"
+            )
+        if not self.generations():
+            generation = self.create_generation(default_rules)
+            self.switch_live(generation.number)
+
+    def generations(self) -> list[Generation]:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT * FROM {self.generations_table} ORDER BY generation")
+            return [self._generation(row) for row in cursor.fetchall()]
+
+    def generation(self, number: int) -> Generation:
+        for generation in self.generations():
+            if generation.number == number:
+                return generation
+        raise GenerationNotFound(f"projection generation {number} does not exist")
+
+    def live_generation(self) -> Generation:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT * FROM {self.generations_table} WHERE status = 'live'")
+            row = cursor.fetchone()
+        if row is None:
+            raise GenerationNotFound("no live projection generation; run create_schema")
+        return self._generation(row)
+
+    def create_generation(self, rules: str) -> Generation:
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"SELECT COALESCE(MAX(generation), 0) + 1 AS next FROM {self.generations_table}"
+            )
+            row = cursor.fetchone()
+            number = int(row["next"]) if row else 1
+            cursor.execute(
+                f"INSERT INTO {self.generations_table} "
+                "(generation, rules, status, position, created_at) "
+                "VALUES (%s, %s, 'building', 0, %s)",
+                (number, rules, self.db.timestamp(datetime.now(UTC))),
+            )
+            for statement in self._create_tables(GenerationTables(self.db, number)):
+                cursor.execute(statement)
+        return self.generation(number)
+
+    def switch_live(self, number: int) -> None:
+        """Points the views at this generation; readers see the old or the new, never a mix."""
+        tables = GenerationTables(self.db, number)
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET status = 'retired' WHERE status = 'live'"
+            )
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET status = 'live', switched_at = %s "
+                "WHERE generation = %s",
+                (self.db.timestamp(datetime.now(UTC)), number),
+            )
+            for view, table in (
+                ("course_progress", tables.course_progress),
+                ("unit_progress", tables.unit_progress),
+                ("course_structure", tables.course_structure),
+            ):
+                cursor.execute(f"DROP VIEW IF EXISTS {self.db.table(view)}")
+                cursor.execute(f"CREATE VIEW {self.db.table(view)} AS SELECT * FROM {table}")
+
+    def _create_tables(self, t: GenerationTables) -> list[str]:
+        ts, pct, js = self.db.timestamp_type, self.db.percentage_type, self.db.json_type
+        p = t.index_prefix
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t.course_progress} ("
+            "enrollment_id TEXT PRIMARY KEY, learner_id TEXT NOT NULL, "
+            "course_id TEXT NOT NULL, completed_units INTEGER NOT NULL, "
+            f"total_units INTEGER NOT NULL, percentage {pct} NOT NULL, completed_at {ts}, "
+            f"updated_at {ts} NOT NULL, position BIGINT NOT NULL, rules TEXT NOT NULL, "
+            f"withdrawn BOOLEAN NOT NULL, enrolled_at {ts} NOT NULL, "
+            f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL)",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
+            f"ON {t.course_progress} (learner_id, course_id)",
+            f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
+            f"ON {t.course_progress} (course_id, learner_id)",
+            f"CREATE TABLE IF NOT EXISTS {t.unit_progress} ("
+            "enrollment_id TEXT NOT NULL, unit_id TEXT NOT NULL, learner_id TEXT NOT NULL, "
+            "course_id TEXT NOT NULL, required BOOLEAN NOT NULL, completed BOOLEAN NOT NULL, "
+            "completed_modules INTEGER NOT NULL, total_modules INTEGER NOT NULL, "
+            f"percentage {pct} NOT NULL, completed_at {ts}, updated_at {ts} NOT NULL, "
+            "PRIMARY KEY (enrollment_id, unit_id))",
+            f"CREATE INDEX IF NOT EXISTS {p}_unit_progress_course "
+            f"ON {t.unit_progress} (course_id, unit_id)",
+            f"CREATE TABLE IF NOT EXISTS {t.course_structure} ("
+            "course_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, "
+            f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL)",
+        ]
+
+    def drop_generation(self, number: int) -> None:
+        generation = self.generation(number)
+        if generation.status == "live":
+            raise ValueError(f"generation {number} is live; switch to another before dropping")
+        tables = GenerationTables(self.db, number)
+        with self.db.transaction() as cursor:
+            for table in (tables.course_progress, tables.unit_progress, tables.course_structure):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(
+                f"DELETE FROM {self.generations_table} WHERE generation = %s", (number,)
+            )
+
+    def set_status(self, number: int, status: str) -> None:
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET status = %s WHERE generation = %s",
+                (status, number),
+            )
+
+    def _generation(self, row: Row) -> Generation:
+        return Generation(
+            number=int(row["generation"]),
+            rules=row["rules"],
+            status=row["status"],
+            position=int(row["position"]),
+            created_at=self.db.read_timestamp(row["created_at"]),
+            switched_at=self.db.read_timestamp(row["switched_at"]),
+        )
+
+    # Loading state for a batch -----------------------------------------------
+
+    def load_courses(
+        self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[UUID]
+    ) -> dict[str, CourseState]:
+        courses: dict[str, CourseState] = {}
+        with self.db.transaction(commit=False) as cursor:
+            for column, keys in (
+                ("course_id", sorted(set(course_ids))),
+                ("aggregate_id", sorted({str(a) for a in aggregate_ids})),
+            ):
+                for chunk in chunks(keys):
+                    cursor.execute(
+                        f"SELECT * FROM {tables.course_structure} "
+                        f"WHERE {column} IN ({placeholders(chunk)})",
+                        chunk,
+                    )
+                    for row in cursor.fetchall():
+                        courses[row["course_id"]] = self._course(row)
+        return courses
+
+    def load_enrollments(
+        self, tables: GenerationTables, enrollment_ids: Iterable[str], course_ids: Iterable[str]
+    ) -> dict[str, EnrollmentState]:
+        """The enrollments named, and every enrollment of the courses named."""
+        enrollments: dict[str, EnrollmentState] = {}
+        with self.db.transaction(commit=False) as cursor:
+            for column, keys in (
+                ("enrollment_id", sorted(set(enrollment_ids))),
+                ("course_id", sorted(set(course_ids))),
+            ):
+                for chunk in chunks(keys):
+                    cursor.execute(
+                        f"SELECT * FROM {tables.course_progress} "
+                        f"WHERE {column} IN ({placeholders(chunk)})",
+                        chunk,
+                    )
+                    for row in cursor.fetchall():
+                        enrollments[row["enrollment_id"]] = self._enrollment(row)
+        return enrollments
+
+    def _course(self, row: Row) -> CourseState:
+        specs: list[UnitSpec] = orjson.loads(row["units"])
+        return CourseState(
+            course_id=row["course_id"],
+            units=[Unit.from_spec(spec) for spec in specs],
+            updated_at=self._timestamp(row["updated_at"]),
+            position=int(row["position"]),
+        )
+
+    def _enrollment(self, row: Row) -> EnrollmentState:
+        completed_units: dict[str, str] = orjson.loads(row["completed_unit_ids"])
+        return EnrollmentState(
+            enrollment_id=row["enrollment_id"],
+            learner_id=row["learner_id"],
+            course_id=row["course_id"],
+            enrolled_at=self._timestamp(row["enrolled_at"]),
+            updated_at=self._timestamp(row["updated_at"]),
+            position=int(row["position"]),
+            completed_units={
+                unit_id: datetime.fromisoformat(at) for unit_id, at in completed_units.items()
+            },
+            completed_modules=set(orjson.loads(row["completed_module_ids"])),
+            withdrawn=bool(row["withdrawn"]),
+            completed_at=self.db.read_timestamp(row["completed_at"]),
+        )
+
+    def _timestamp(self, value: Any) -> datetime:
+        timestamp = self.db.read_timestamp(value)
+        if timestamp is None:
+            raise ValueError("a required timestamp column is empty")
+        return timestamp
+
+    # Writing a batch ---------------------------------------------------------
+
+    def write(
+        self,
+        generation: Generation,
+        fold: Fold,
+        position: int,
+    ) -> None:
+        """Writes what the fold changed and the new tracking position in one transaction.
+
+        Raises PositionConflict, writing nothing, if the generation is no longer at the
+        position the batch was read from (another projector got there first).
+        """
+        tables = GenerationTables(self.db, generation.number)
+        with self.db.transaction() as cursor:
+            self._claim(cursor, generation)
+            self._write_rows(cursor, tables, fold, generation.rules)
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET position = %s WHERE generation = %s",
+                (position, generation.number),
+            )
+
+    def _claim(self, cursor: Cursor, generation: Generation) -> None:
+        cursor.execute(
+            f"SELECT position, status FROM {self.generations_table} "
+            f"WHERE generation = %s{self.db.for_update}",
+            (generation.number,),
+        )
+        row = cursor.fetchone()
+        if row is None or int(row["position"]) != generation.position:
+            raise PositionConflict(f"generation {generation.number} moved on")
+        if row["status"] in ("retired", "cancelled"):
+            raise PositionConflict(f"generation {generation.number} is {row['status']}")
+
+    def _write_rows(self, cursor: Cursor, t: GenerationTables, fold: Fold, rules: str) -> None:
+        changes, ts = fold.changes, self.db.timestamp
+        for course_id, unit_id in changes.removed_units:
+            cursor.execute(
+                f"DELETE FROM {t.unit_progress} WHERE course_id = %s AND unit_id = %s",
+                (course_id, unit_id),
+            )
+        courses = [fold.courses[course_id] for course_id in sorted(changes.courses)]
+        cursor.executemany(
+            upsert(t.course_structure, COURSE_STRUCTURE_COLUMNS, ["course_id"]),
+            [
+                (
+                    c.course_id,
+                    str(course_aggregate_id(c.course_id)),
+                    orjson.dumps([u.as_spec() for u in c.units]).decode(),
+                    ts(c.updated_at),
+                    c.position,
+                )
+                for c in courses
+            ],
+        )
+        progress_rows: list[tuple[Any, ...]] = []
+        unit_rows: list[tuple[Any, ...]] = []
+        for enrollment_id in sorted(changes.enrollments):
+            e = fold.enrollments[enrollment_id]
+            progress = fold.progress(e)
+            progress_rows.append(
+                (
+                    e.enrollment_id, e.learner_id, e.course_id, progress.completed_units,
+                    progress.total_units, progress.percentage, ts(e.completed_at),
+                    ts(e.updated_at), e.position, rules, e.withdrawn, ts(e.enrolled_at),
+                    orjson.dumps(
+                        {unit: at.isoformat() for unit, at in e.completed_units.items()}
+                    ).decode(),
+                    orjson.dumps(sorted(e.completed_modules)).decode(),
+                )
+            )
+            changed_units = changes.units.get(enrollment_id, set())
+            for unit in fold.courses[e.course_id].units:
+                if unit.unit_id in changed_units:
+                    u = unit_progress(unit, e)
+                    unit_rows.append(
+                        (
+                            e.enrollment_id, u.unit_id, e.learner_id, e.course_id, u.required,
+                            u.completed, u.completed_modules, u.total_modules, u.percentage,
+                            ts(u.completed_at), ts(e.updated_at),
+                        )
+                    )
+        cursor.executemany(
+            upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"]), progress_rows
+        )
+        cursor.executemany(
+            upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"]),
+            unit_rows,
+        )
