@@ -181,9 +181,7 @@ class Course(Aggregate):
 
     def remove_module(self, unit_id: str, module_id: str) -> None:
         if module_id not in self.find_unit(unit_id).module_ids:
-            raise NotFoundError(
-                f"unit {unit_id!r} has no module {module_id!r}", field="module_id"
-            )
+            raise NotFoundError(f"unit {unit_id!r} has no module {module_id!r}", field="module_id")
         self._remove_module(unit_id=unit_id, module_id=module_id)
 
     @event(ModuleRemoved)

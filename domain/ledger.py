@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ class Recorded:
 
     appended: list[str]
     position: int
+    version: int
 
 
 @dataclass(frozen=True)
@@ -45,20 +46,32 @@ class ProgressLedger(Application[UUID]):
     # and re-applies. Bounded so a pathological hot spot fails loudly instead of spinning.
     max_attempts = 32
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # Called with the new head position after every save that appended events.
+        self.on_recorded: list[Callable[[int], None]] = []
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if recordings:
+            position = max(r.notification.id for r in recordings)
+            for listener in self.on_recorded:
+                listener(position)
+
     # Courses -----------------------------------------------------------------
 
     def create_course(self, course_id: str, title: str, units: Sequence[Unit]) -> Recorded:
         course = Course.create(course_id=course_id, title=title, units=list(units))
         try:
-            return self._recorded(self.save(course))
+            return self._recorded(self.save(course), course)
         except IntegrityError:
             raise AlreadyExistsError(
                 f"course {course_id!r} already exists", field="course_id"
             ) from None
 
     def get_course(self, course_id: str) -> Course:
-        return self._get(course_aggregate_id(course_id), Course, f"course {course_id!r}",
-                         "course_id")
+        return self._get(
+            course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id"
+        )
 
     def add_unit(self, course_id: str, unit: Unit, index: int | None = None) -> Recorded:
         return self._change_course(course_id, lambda course: course.add_unit(unit, index))
@@ -95,15 +108,14 @@ class ProgressLedger(Application[UUID]):
                 enrollment.reenroll(now())
                 created = False
             try:
-                recorded = self._recorded(self.save(enrollment))
+                recorded = self._recorded(self.save(enrollment), enrollment)
             except IntegrityError:
                 continue
             return Enrolled(enrollment=enrollment, created=created, recorded=recorded)
         raise self._gave_up("enrollment_id")
 
     def get_enrollment(self, enrollment_id: UUID) -> Enrollment:
-        return self._get(enrollment_id, Enrollment, f"enrollment {enrollment_id}",
-                         "enrollment_id")
+        return self._get(enrollment_id, Enrollment, f"enrollment {enrollment_id}", "enrollment_id")
 
     def complete_module(
         self, enrollment_id: UUID, module_id: str, occurred_at: datetime | None = None
@@ -140,7 +152,7 @@ class ProgressLedger(Application[UUID]):
 
     def _get(self, aggregate_id: UUID, kind: type[A], label: str, field: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"{label} does not exist", field=field) from None
         if not isinstance(aggregate, kind):
@@ -157,20 +169,21 @@ class ProgressLedger(Application[UUID]):
 
     def _retry(self, load: Callable[[], A], change: Callable[[A], None], field: str) -> Recorded:
         for _ in range(self.max_attempts):
-            aggregate = load()
+            aggregate: A = load()
             change(aggregate)
             try:
-                return self._recorded(self.save(aggregate))
+                return self._recorded(self.save(aggregate), aggregate)
             except IntegrityError:
                 continue
         raise self._gave_up(field)
 
-    def _recorded(self, recordings: list[Recording[Any]]) -> Recorded:
+    def _recorded(self, recordings: list[Recording[Any]], aggregate: Aggregate) -> Recorded:
         if not recordings:
-            return Recorded(appended=[], position=self.head_position())
+            return Recorded(appended=[], position=self.head_position(), version=aggregate.version)
         return Recorded(
             appended=[type(r.domain_event).__name__ for r in recordings],
             position=max(r.notification.id for r in recordings),
+            version=aggregate.version,
         )
 
     def _gave_up(self, field: str) -> ConcurrencyError:

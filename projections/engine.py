@@ -52,7 +52,9 @@ class ProjectionEngine:
             return generation
         events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
         tables = GenerationTables(self.store.db, generation.number)
-        restructured = {e.originator_id for _, e in events if isinstance(e, COURSE_STRUCTURE_EVENTS)}
+        restructured = {
+            e.originator_id for _, e in events if isinstance(e, COURSE_STRUCTURE_EVENTS)
+        }
         enrollment_ids = {
             str(e.originator_id) for _, e in events if isinstance(e, Enrollment.Event)
         }

@@ -74,12 +74,13 @@ class Changes:
 
     courses: set[str] = field(default_factory=set)
     enrollments: set[str] = field(default_factory=set)
-    units: dict[str, set[str]] = field(default_factory=dict)
+    # enrollment → unit → recorded time of the last event that changed that unit's row
+    units: dict[str, dict[str, datetime]] = field(default_factory=dict)
     removed_units: list[tuple[str, str]] = field(default_factory=list)
 
-    def touch_unit(self, enrollment_id: str, unit_id: str) -> None:
+    def touch_unit(self, enrollment_id: str, unit_id: str, at: datetime) -> None:
         self.enrollments.add(enrollment_id)
-        self.units.setdefault(enrollment_id, set()).add(unit_id)
+        self.units.setdefault(enrollment_id, {})[unit_id] = at
 
 
 COURSE_STRUCTURE_EVENTS = (
@@ -151,7 +152,7 @@ class Fold:
             self.changes.removed_units.append((course.course_id, change.unit_id))
         for enrollment in self._by_course.get(course.course_id, []):
             if touched_unit is not None:
-                self.changes.touch_unit(enrollment.enrollment_id, touched_unit)
+                self.changes.touch_unit(enrollment.enrollment_id, touched_unit, change.timestamp)
             self.changes.enrollments.add(enrollment.enrollment_id)
             self._after_change(enrollment, change.timestamp, position)
 
@@ -169,19 +170,19 @@ class Fold:
         self.enrollments[enrollment.enrollment_id] = enrollment
         self._by_course.setdefault(enrollment.course_id, []).append(enrollment)
         for unit in self.courses[enrollment.course_id].units:
-            self.changes.touch_unit(enrollment.enrollment_id, unit.unit_id)
+            self.changes.touch_unit(enrollment.enrollment_id, unit.unit_id, enrolled.timestamp)
         self._after_change(enrollment, enrolled.timestamp, position)
 
     def _module_completed(self, completed: Enrollment.ModuleCompleted, position: int) -> None:
         enrollment = self.enrollments[str(completed.originator_id)]
         enrollment.completed_modules.add(completed.module_id)
-        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id)
+        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id, completed.timestamp)
         self._after_change(enrollment, completed.timestamp, position)
 
     def _unit_completed(self, completed: Enrollment.UnitCompleted, position: int) -> None:
         enrollment = self.enrollments[str(completed.originator_id)]
         enrollment.completed_units.setdefault(completed.unit_id, completed.occurred_at)
-        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id)
+        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id, completed.timestamp)
         self._after_change(enrollment, completed.timestamp, position, completed.occurred_at)
 
     def _withdrawn(self, withdrawn: Enrollment.Withdrawn, position: int) -> None:

@@ -50,13 +50,33 @@ class GenerationTables:
 
 
 COURSE_PROGRESS_COLUMNS = (
-    "enrollment_id", "learner_id", "course_id", "completed_units", "total_units",
-    "percentage", "completed_at", "updated_at", "position", "rules", "withdrawn",
-    "enrolled_at", "completed_unit_ids", "completed_module_ids",
+    "enrollment_id",
+    "learner_id",
+    "course_id",
+    "completed_units",
+    "total_units",
+    "percentage",
+    "completed_at",
+    "updated_at",
+    "position",
+    "rules",
+    "withdrawn",
+    "enrolled_at",
+    "completed_unit_ids",
+    "completed_module_ids",
 )
 UNIT_PROGRESS_COLUMNS = (
-    "enrollment_id", "unit_id", "learner_id", "course_id", "required", "completed",
-    "completed_modules", "total_modules", "percentage", "completed_at", "updated_at",
+    "enrollment_id",
+    "unit_id",
+    "learner_id",
+    "course_id",
+    "required",
+    "completed",
+    "completed_modules",
+    "total_modules",
+    "percentage",
+    "completed_at",
+    "updated_at",
 )
 COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
 
@@ -191,9 +211,7 @@ class ProgressStore:
         with self.db.transaction() as cursor:
             for table in (tables.course_progress, tables.unit_progress, tables.course_structure):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(
-                f"DELETE FROM {self.generations_table} WHERE generation = %s", (number,)
-            )
+            cursor.execute(f"DELETE FROM {self.generations_table} WHERE generation = %s", (number,))
 
     def set_status(self, number: int, status: str) -> None:
         with self.db.transaction() as cursor:
@@ -347,24 +365,41 @@ class ProgressStore:
             progress = fold.progress(e)
             progress_rows.append(
                 (
-                    e.enrollment_id, e.learner_id, e.course_id, progress.completed_units,
-                    progress.total_units, progress.percentage, ts(e.completed_at),
-                    ts(e.updated_at), e.position, rules, e.withdrawn, ts(e.enrolled_at),
+                    e.enrollment_id,
+                    e.learner_id,
+                    e.course_id,
+                    progress.completed_units,
+                    progress.total_units,
+                    progress.percentage,
+                    ts(e.completed_at),
+                    ts(e.updated_at),
+                    e.position,
+                    rules,
+                    e.withdrawn,
+                    ts(e.enrolled_at),
                     orjson.dumps(
                         {unit: at.isoformat() for unit, at in e.completed_units.items()}
                     ).decode(),
                     orjson.dumps(sorted(e.completed_modules)).decode(),
                 )
             )
-            changed_units = changes.units.get(enrollment_id, set())
+            changed_units = changes.units.get(enrollment_id, {})
             for unit in fold.courses[e.course_id].units:
                 if unit.unit_id in changed_units:
                     u = unit_progress(unit, e)
                     unit_rows.append(
                         (
-                            e.enrollment_id, u.unit_id, e.learner_id, e.course_id, u.required,
-                            u.completed, u.completed_modules, u.total_modules, u.percentage,
-                            ts(u.completed_at), ts(e.updated_at),
+                            e.enrollment_id,
+                            u.unit_id,
+                            e.learner_id,
+                            e.course_id,
+                            u.required,
+                            u.completed,
+                            u.completed_modules,
+                            u.total_modules,
+                            u.percentage,
+                            ts(u.completed_at),
+                            ts(changed_units[unit.unit_id]),
                         )
                     )
         cursor.executemany(

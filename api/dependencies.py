@@ -1,0 +1,58 @@
+"""What routes depend on: the services built at start-up, and read-your-writes waiting."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from api.bootstrap import LedgerServices
+from api.problems import ServiceUnavailable
+from api.schemas import ID_PATTERN
+
+
+def get_services(request: Request) -> LedgerServices:
+    services: LedgerServices = request.app.state.services
+    return services
+
+
+Services = Annotated[LedgerServices, Depends(get_services)]
+
+LearnerId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
+CourseId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
+UnitId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
+ModuleId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
+
+POLL_INTERVAL = 0.01
+
+
+def wait_for_position(
+    services: Services,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, description="Wait until the projection has applied this log position"),
+    ] = None,
+) -> None:
+    """Read your writes: block (bounded) until the projection has applied `min_position`."""
+    if not min_position:
+        return
+    timeout = services.settings.read_wait_timeout
+    if services.projects_here:
+        if services.engine.wait_for(min_position, timeout):
+            return
+    else:
+        deadline = time.monotonic() + timeout
+        while services.queries.live_position() < min_position:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        else:
+            return
+    raise ServiceUnavailable(
+        f"the projection has not reached position {min_position} within {timeout:g}s",
+        field="min_position",
+    )
+
+
+ReadYourWrites = Depends(wait_for_position)

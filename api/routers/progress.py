@@ -1,0 +1,98 @@
+"""Progress reads, from the live projection; each waits for `min_position` when given."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services
+from api.schemas import (
+    ID_PATTERN,
+    CourseProgressOut,
+    LearnerProgressOut,
+    RosterOut,
+    RosterSummaryOut,
+    UnitProgressOut,
+)
+from domain.errors import NotFoundError
+from projections.queries import CourseProgressView
+
+router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites])
+
+
+def progress_out(view: CourseProgressView, projection_position: int) -> CourseProgressOut:
+    return CourseProgressOut(
+        learner_id=view.learner_id,
+        course_id=view.course_id,
+        enrollment_id=view.enrollment_id,
+        completed_units=view.completed_units,
+        total_units=view.total_units,
+        percentage=view.percentage,
+        completed_at=view.completed_at,
+        updated_at=view.updated_at,
+        position=view.position,
+        rules=view.rules,
+        withdrawn=view.withdrawn,
+        units=[
+            UnitProgressOut(
+                unit_id=u.unit_id,
+                required=u.required,
+                completed=u.completed,
+                completed_modules=u.completed_modules,
+                total_modules=u.total_modules,
+                percentage=u.percentage,
+            )
+            for u in view.units
+        ],
+        projection_position=projection_position,
+    )
+
+
+@router.get("/learners/{learner_id}/courses/{course_id}/progress")
+def learner_course_progress(
+    learner_id: LearnerId, course_id: CourseId, services: Services
+) -> CourseProgressOut:
+    """A learner's progress in one course, unit by unit."""
+    answer = services.queries.learner_course(learner_id, course_id)
+    if answer.value is None:
+        raise NotFoundError(
+            f"learner {learner_id!r} is not enrolled in course {course_id!r}", field="learner_id"
+        )
+    return progress_out(answer.value, answer.projection_position)
+
+
+@router.get("/learners/{learner_id}/progress")
+def learner_progress(learner_id: LearnerId, services: Services) -> LearnerProgressOut:
+    """A learner's progress in every course they are enrolled in."""
+    answer = services.queries.learner_courses(learner_id)
+    return LearnerProgressOut(
+        learner_id=learner_id,
+        courses=[progress_out(view, answer.projection_position) for view in answer.value],
+        projection_position=answer.projection_position,
+    )
+
+
+@router.get("/courses/{course_id}/progress")
+def course_roster(
+    course_id: CourseId,
+    services: Services,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="The `next` cursor of the previous page"),
+    ] = None,
+) -> RosterOut:
+    """Every learner's progress in a course, a page at a time, with a summary."""
+    answer = services.queries.roster(course_id, limit, after)
+    page = answer.value
+    return RosterOut(
+        items=[progress_out(view, answer.projection_position) for view in page.items],
+        next=page.next,
+        summary=RosterSummaryOut(
+            enrolled=page.summary.enrolled,
+            completed=page.summary.completed,
+            average_percentage=page.summary.average_percentage,
+        ),
+        projection_position=answer.projection_position,
+    )

@@ -1,0 +1,142 @@
+"""Request and response bodies. Unknown fields are refused, so a typo never passes silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9._:+@~-]{1,200}$"
+
+# Opaque platform keys such as `course-v1:Org+Course+Run`.
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
+Title = Annotated[str, StringConstraints(max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModuleIn(Strict):
+    module_id: Identifier
+    title: Title = ""
+
+
+class ModuleAddIn(ModuleIn):
+    position: Annotated[int | None, Field(ge=0, description="Index among the unit's modules")] = (
+        None
+    )
+
+
+class UnitIn(Strict):
+    unit_id: Identifier
+    title: Title = ""
+    required: bool = True
+    weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
+    modules: Annotated[list[ModuleIn], Field(max_length=1000)] = []
+
+
+class UnitAddIn(UnitIn):
+    position: Annotated[int | None, Field(ge=0, description="Index among the units")] = None
+
+
+class CourseIn(Strict):
+    course_id: Identifier
+    title: Title = ""
+    units: Annotated[list[UnitIn], Field(max_length=1000)] = []
+
+
+class CourseOut(BaseModel):
+    course_id: str
+    title: str
+    version: int
+    units: list[UnitIn]
+
+
+class CourseChanged(BaseModel):
+    course_id: str
+    version: int
+    position: int
+
+
+class EnrollmentIn(Strict):
+    learner_id: Identifier
+    course_id: Identifier
+
+
+class EnrollmentOut(BaseModel):
+    enrollment_id: str
+    learner_id: str
+    course_id: str
+    position: int
+
+
+class CompletionIn(Strict):
+    occurred_at: AwareDatetime | None = Field(
+        None, description="When the learner did it (ISO-8601 with a UTC offset)"
+    )
+
+
+class Appended(BaseModel):
+    enrollment_id: str
+    appended: list[str]
+    position: int
+
+
+class UnitProgressOut(BaseModel):
+    unit_id: str
+    required: bool
+    completed: bool
+    completed_modules: int
+    total_modules: int
+    percentage: float
+
+
+class CourseProgressOut(BaseModel):
+    learner_id: str
+    course_id: str
+    enrollment_id: str
+    completed_units: int
+    total_units: int
+    percentage: float
+    completed_at: datetime | None
+    updated_at: datetime | None
+    position: int
+    rules: str
+    withdrawn: bool
+    units: list[UnitProgressOut]
+    projection_position: int
+
+
+class LearnerProgressOut(BaseModel):
+    learner_id: str
+    courses: list[CourseProgressOut]
+    projection_position: int
+
+
+class RosterSummaryOut(BaseModel):
+    enrolled: int
+    completed: int
+    average_percentage: float
+
+
+class RosterOut(BaseModel):
+    items: list[CourseProgressOut]
+    next: str | None
+    summary: RosterSummaryOut
+    projection_position: int
+
+
+class ProjectionStatus(BaseModel):
+    generation: int
+    rules: str
+    position: int
+    head: int
+    lag: int
+
+
+class Ready(BaseModel):
+    status: str
+    database: str
+    projection: ProjectionStatus

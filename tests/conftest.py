@@ -1,0 +1,129 @@
+"""Fixtures: every storage test runs on SQLite and, when LEDGER_TEST_DATABASE_URL is set, on
+PostgreSQL, each in a schema of its own that is dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from api.bootstrap import LedgerServices, bootstrap
+from api.settings import Settings
+
+POSTGRES_URL = os.environ.get("LEDGER_TEST_DATABASE_URL", "")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if POSTGRES_URL:
+        try:
+            psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
+        except psycopg.Error as error:
+            raise pytest.UsageError(
+                f"LEDGER_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}"
+            ) from error
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for an empty database of each kind."""
+    if request.param == "sqlite":
+        yield Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("LEDGER_TEST_DATABASE_URL is not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(database_url=POSTGRES_URL, database_schema=schema)
+    drop_schema(schema)
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[LedgerServices]:
+    """The ledger and its projection, without a background projector."""
+    built = bootstrap(settings)
+    yield built
+    built.close()
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(
+        LEDGER_DATABASE_URL=settings.database_url,
+        LEDGER_DATABASE_SCHEMA=settings.database_schema,
+        LEDGER_EMBEDDED_PROJECTION=str(settings.embedded_projection).lower(),
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """A real `progress-ledger serve` process on loopback."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=settings_environment(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_up()
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    running = Server(settings, tmp_path / "server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
