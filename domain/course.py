@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict
 from uuid import UUID
@@ -74,22 +74,32 @@ class Unit:
         return tuple(module.module_id for module in self.modules)
 
 
-def check_unique_ids(units: list[Unit]) -> None:
-    """Unit ids and module ids are unique within a course, so a module id names its unit."""
-    seen_units: set[str] = set()
-    seen_modules: set[str] = set()
+def check_unique_ids(
+    units: Sequence[Unit],
+    *,
+    existing: Sequence[Unit] = (),
+    field_prefix: Callable[[int], str] = lambda index: f"units[{index}].",
+) -> None:
+    """Unit ids and module ids are unique within a course, so a module id names its unit.
+
+    `units` are checked against each other and against the course's `existing` units; a
+    duplicate is named by its place in the request (`field_prefix` of its index).
+    """
+    seen_units = {unit.unit_id for unit in existing}
+    seen_modules = {module_id for unit in existing for module_id in unit.module_ids}
     for index, unit in enumerate(units):
+        prefix = field_prefix(index)
         if unit.unit_id in seen_units:
             raise InvalidStructureError(
                 f"unit_id {unit.unit_id!r} appears twice in the course",
-                field=f"units[{index}].unit_id",
+                field=f"{prefix}unit_id",
             )
         seen_units.add(unit.unit_id)
         for module_index, module in enumerate(unit.modules):
             if module.module_id in seen_modules:
                 raise InvalidStructureError(
                     f"module_id {module.module_id!r} appears twice in the course",
-                    field=f"units[{index}].modules[{module_index}].module_id",
+                    field=f"{prefix}modules[{module_index}].module_id",
                 )
             seen_modules.add(module.module_id)
 
@@ -148,7 +158,7 @@ class Course(Aggregate):
         )
 
     def add_unit(self, unit: Unit, index: int | None = None) -> None:
-        check_unique_ids([*self.units, unit])
+        check_unique_ids([unit], existing=self.units, field_prefix=lambda _: "")
         position = len(self.units) if index is None else max(0, min(index, len(self.units)))
         self._add_unit(unit=unit.as_spec(), index=position)
 
@@ -166,8 +176,10 @@ class Course(Aggregate):
 
     def add_module(self, unit_id: str, module: Module, index: int | None = None) -> None:
         unit = self.find_unit(unit_id)
-        grown = replace(unit, modules=(*unit.modules, module))
-        check_unique_ids([grown if u.unit_id == unit_id else u for u in self.units])
+        if module.module_id in {m for u in self.units for m in u.module_ids}:
+            raise InvalidStructureError(
+                f"module_id {module.module_id!r} appears twice in the course", field="module_id"
+            )
         count = len(unit.modules)
         position = count if index is None else max(0, min(index, count))
         self._add_module(unit_id=unit_id, module=module.as_spec(), index=position)

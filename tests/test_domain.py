@@ -70,8 +70,15 @@ def test_duplicate_ids_in_a_course_are_refused(ledger: ProgressLedger) -> None:
         ledger.add_module("c1", "u2", Module("m1"))
     with pytest.raises(AlreadyExistsError):
         ledger.create_course("c1", "", [])
+    with pytest.raises(InvalidStructureError) as added_twice:
+        ledger.add_unit("c1", Unit("u2"))
+    with pytest.raises(InvalidStructureError) as module_of_another_unit:
+        ledger.add_unit("c1", Unit("u9", modules=(Module("m9"), Module("m2"))))
     assert duplicate_unit.value.field == "units[1].unit_id"
-    assert duplicate_module.value.field is not None
+    # Added to an existing course, the field is named as it appears in that request's body.
+    assert duplicate_module.value.field == "module_id"
+    assert added_twice.value.field == "unit_id"
+    assert module_of_another_unit.value.field == "modules[1].module_id"
     assert "m1" in duplicate_module.value.message
 
 
