@@ -100,7 +100,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": field_name(e["loc"]),
+                # A body that is not JSON has no field; its loc ends in a character offset.
+                "field": "body" if e["type"] == "json_invalid" else field_name(e["loc"]),
                 "in": e["loc"][0] if e["loc"] else "body",
                 "message": e["msg"],
             }
