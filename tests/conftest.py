@@ -65,6 +65,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         LEDGER_DATABASE_URL=settings.database_url,
         LEDGER_DATABASE_SCHEMA=settings.database_schema,
         LEDGER_EMBEDDED_PROJECTION=str(settings.embedded_projection).lower(),
+        LEDGER_READ_WAIT_TIMEOUT=str(settings.read_wait_timeout),
     )
     return env
 
