@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -53,12 +55,13 @@ class LedgerServices:
 
 def bootstrap(settings: Settings) -> LedgerServices:
     env = library_environment(settings)
-    if is_postgres(settings.database_url) and settings.database_schema:
-        _create_schema(settings)
-    ledger = ProgressLedger(env=env)
-    db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
-    store = ProgressStore(db)
-    store.create_schema(default_rules=settings.rules)
+    with _startup_lock(settings):
+        if is_postgres(settings.database_url) and settings.database_schema:
+            _create_schema(settings)
+        ledger = ProgressLedger(env=env)
+        db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
+        store = ProgressStore(db)
+        store.create_schema(default_rules=settings.rules)
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, store, batch_size=settings.projection_batch_size
     )
@@ -77,6 +80,22 @@ def bootstrap(settings: Settings) -> LedgerServices:
         queries=ProgressQueries(db),
         waker=waker,
     )
+
+
+@contextmanager
+def _startup_lock(settings: Settings) -> Iterator[None]:
+    """Processes starting together on a new PostgreSQL database (API workers, the projector)
+    take turns creating tables: concurrent CREATE ... IF NOT EXISTS can still collide."""
+    if not is_postgres(settings.database_url):
+        yield
+        return
+    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as connection:
+        key = f"progress-ledger startup {settings.database_schema or 'public'}"
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def _create_schema(settings: Settings) -> None:
