@@ -53,8 +53,8 @@ class Projector:
 
 @pytest.fixture
 def apart(settings: Settings) -> Settings:
-    """The API does not project; a read waits at most 2 s for its min_position."""
-    return settings.model_copy(update={"embedded_projection": False, "read_wait_timeout": 2.0})
+    """The API does not project; a read waits at most 3 s for its min_position."""
+    return settings.model_copy(update={"embedded_projection": False, "read_wait_timeout": 3.0})
 
 
 @pytest.fixture
