@@ -68,6 +68,12 @@ class SQLiteDatabase(Database):
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as cursor:
+            if commit:
+                # The library begins deferred. A transaction that reads before it writes
+                # cannot wait for another process's write (SQLite answers "database is
+                # locked" at once, whatever the busy timeout), so take the write lock first.
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN IMMEDIATE")
             yield _SQLiteCursor(cursor)
 
     def table(self, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 from api.bootstrap import LedgerServices
 from tests.conftest import ROOT, settings_environment
@@ -45,6 +46,34 @@ def test_rebuild_replays_into_a_new_live_generation(services: LedgerServices) ->
     after = {learner: numbers(services, learner) for learner in before}
     assert after == before == {"learner-0": (1, 4, 25.0), "learner-3": (2, 4, 50.0)}
     assert table_rows(services, live.number) == table_rows(services, old.number)
+
+
+def test_rebuild_beside_a_process_that_keeps_writing(services: LedgerServices) -> None:
+    """The API goes on serving during a rebuild: both write, neither may fail on a lock."""
+    make_history(services)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def keep_writing() -> None:
+        while not stop.is_set():
+            enrolled = services.ledger.enroll(f"late-{len(written)}", "c1")
+            services.engine.catch_up(services.store.live_generation())
+            written.append(enrolled.recorded.position)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        finished = rebuild(services)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+
+    assert finished.returncode == 0, finished.stderr
+    assert written, "the writer wrote nothing while the rebuild ran"
+    live = services.engine.catch_up(services.store.live_generation())
+    assert live.position == services.ledger.head_position()
+    replay = services.engine.catch_up(services.store.create_generation(live.rules))
+    assert table_rows(services, live.number) == table_rows(services, replay.number)
 
 
 def test_rebuild_under_new_rules_changes_the_numbers(services: LedgerServices) -> None:
