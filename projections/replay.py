@@ -1,0 +1,280 @@
+"""Replaying history in memory: an enrollment's timeline, progress as of an instant, and a
+check of every stored snapshot against the facts.
+
+Everything here reuses the projection's own pure Fold over in-memory states, so a replayed
+number and a stored number can only differ when the stored row is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+from domain.course import Course
+from domain.enrollment import Enrollment
+from domain.errors import NotFoundError
+from domain.identifiers import course_aggregate_id
+from projections.database import Database
+from projections.fold import (
+    CourseState,
+    EnrollmentState,
+    Fold,
+    UnitProgress,
+    unit_progress,
+)
+from projections.rules import Progress, rule_named
+from projections.store import Generation, GenerationTables, ProgressStore
+
+PAGE = 5000
+# Fields every event carries; `data` shows only an event's own fields.
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "originator_topic", "timestamp", "occurred_at"}
+)
+
+
+class EventLog:
+    """The stored events with their log positions, read stream by stream or page by page."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any], db: Database) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.db = db
+        self.events_table = db.table(recorder.events_table_name)  # type: ignore[attr-defined]
+
+    def stream(self, aggregate_id: UUID) -> list[tuple[int, Any]]:
+        """One aggregate's events, oldest first, each with its position in the log."""
+        if self.db.is_postgres:
+            select, key = "notification_id, ", aggregate_id
+        else:
+            select, key = "rowid AS notification_id, ", aggregate_id.hex  # type: ignore[assignment]
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {select}originator_version, topic, state FROM {self.events_table} "
+                "WHERE originator_id = %s ORDER BY originator_version",
+                (key,),
+            )
+            rows = cursor.fetchall()
+        return [
+            (
+                int(row["notification_id"]),
+                self.mapper.to_domain_event(
+                    Notification(
+                        id=int(row["notification_id"]),
+                        originator_id=aggregate_id,
+                        originator_version=int(row["originator_version"]),
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                ),
+            )
+            for row in rows
+        ]
+
+    def pages(self, stop: int) -> Iterator[list[tuple[int, Any]]]:
+        """Every event up to and including position `stop`, a page at a time."""
+        start = 1
+        while start <= stop:
+            notifications = self.recorder.select_notifications(start=start, limit=PAGE, stop=stop)
+            if not notifications:
+                return
+            yield [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+            start = notifications[-1].id + 1
+
+
+# Timelines ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One event of an enrollment's timeline and the learner's progress right after it."""
+
+    position: int
+    version: int
+    type: str
+    course_event: bool
+    occurred_at: datetime
+    recorded_at: datetime
+    data: dict[str, Any]
+    progress: Progress
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    enrollment_id: str
+    learner_id: str
+    course_id: str
+    rules: str
+    moments: list[Moment]
+    state: EnrollmentState
+    course: CourseState
+    # The last event replayed, course events included: the answer reflects the log up to here.
+    position: int
+
+    @property
+    def progress(self) -> Progress:
+        return rule_named(self.rules)(self.course.units, self.state.completed_units)
+
+    def units(self) -> list[UnitProgress]:
+        return [unit_progress(unit, self.state) for unit in self.course.units]
+
+
+def timeline(
+    log: EventLog, enrollment_id: UUID, rules: str, until: datetime | None = None
+) -> Timeline:
+    """Replays the enrollment's and its course's events (recorded up to `until`) in log order.
+
+    Course events before the enrollment, and those that left the learner's numbers as they
+    were, set the scene but are not part of the timeline.
+    """
+    own = log.stream(enrollment_id)
+    if not own or not isinstance(own[0][1], Enrollment.Enrolled):
+        raise NotFoundError(f"enrollment {enrollment_id} does not exist", field="enrollment_id")
+    course_id: str = own[0][1].course_id
+    events = sorted([*own, *log.stream(course_aggregate_id(course_id))], key=lambda e: e[0])
+    if until is not None:
+        events = [(p, e) for p, e in events if e.timestamp <= until]
+    fold = Fold(rule_named(rules), {}, {})
+    key = str(enrollment_id)
+    moments: list[Moment] = []
+    for position, event in events:
+        before = _numbers(fold, key)
+        fold.apply_all([(position, event)])
+        state = fold.enrollments.get(key)
+        if state is None:
+            continue
+        course_event = isinstance(event, Course.Event)
+        if course_event and _numbers(fold, key) == before:
+            continue
+        moments.append(
+            Moment(
+                position=position,
+                version=event.originator_version,
+                type=type(event).__name__,
+                course_event=course_event,
+                occurred_at=getattr(event, "occurred_at", event.timestamp),
+                recorded_at=event.timestamp,
+                data={k: v for k, v in vars(event).items() if k not in ENVELOPE},
+                progress=fold.progress(state),
+                completed_at=state.completed_at,
+            )
+        )
+    state = fold.enrollments.get(key)
+    if state is None:
+        raise NotFoundError(
+            f"enrollment {enrollment_id} did not exist at {until.isoformat() if until else 'all'}",
+            field="as_of",
+        )
+    return Timeline(
+        enrollment_id=key,
+        learner_id=state.learner_id,
+        course_id=course_id,
+        rules=rules,
+        moments=moments,
+        state=state,
+        course=fold.courses[course_id],
+        position=events[-1][0],
+    )
+
+
+def _numbers(fold: Fold, enrollment_id: str) -> tuple[Progress, datetime | None] | None:
+    state = fold.enrollments.get(enrollment_id)
+    return None if state is None else (fold.progress(state), state.completed_at)
+
+
+def generation_at(store: ProgressStore, instant: datetime) -> Generation:
+    """The generation that was live at `instant`: the last to switch live at or before it."""
+    switched = [g for g in store.generations() if g.switched_at and g.switched_at <= instant]
+    if not switched:
+        return store.live_generation()
+    return max(switched, key=lambda g: (g.switched_at, g.number))
+
+
+# Verify ------------------------------------------------------------------------
+
+Snapshot = tuple[int, int, float, datetime | None, bool]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    learner_id: str
+    course_id: str
+    stored: Snapshot | None
+    replayed: Snapshot | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    generation: Generation
+    checked: int
+    mismatches: list[Mismatch]
+
+
+def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) -> Verification:
+    """Compares every stored course_progress row of the live generation with a replay of the
+    log up to the position those rows reflect."""
+    generation, stored = _stored_snapshots(store, course_id)
+    fold = Fold(rule_named(generation.rules), {}, {})
+    for page in log.pages(generation.position):
+        fold.apply_all(page)
+    replayed: dict[str, tuple[str, str, Snapshot]] = {}
+    for enrollment in fold.enrollments.values():
+        if course_id is None or enrollment.course_id == course_id:
+            progress = fold.progress(enrollment)
+            replayed[enrollment.enrollment_id] = (
+                enrollment.learner_id,
+                enrollment.course_id,
+                (
+                    progress.completed_units,
+                    progress.total_units,
+                    progress.percentage,
+                    enrollment.completed_at,
+                    enrollment.withdrawn,
+                ),
+            )
+    mismatches = []
+    for enrollment_id in sorted(stored.keys() | replayed.keys()):
+        learner, course, stored_numbers = stored.get(enrollment_id) or replayed[enrollment_id][:3]
+        replayed_numbers = replayed[enrollment_id][2] if enrollment_id in replayed else None
+        stored_snapshot = stored_numbers if enrollment_id in stored else None
+        if stored_snapshot != replayed_numbers:
+            mismatches.append(Mismatch(learner, course, stored_snapshot, replayed_numbers))
+    return Verification(generation, len(stored), mismatches)
+
+
+def _stored_snapshots(
+    store: ProgressStore, course_id: str | None
+) -> tuple[Generation, dict[str, tuple[str, str, Snapshot]]]:
+    """The live generation's rows and position, read in one snapshot of the database."""
+    db = store.db
+    with db.transaction(commit=False) as cursor:
+        if db.is_postgres:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(f"SELECT * FROM {store.generations_table} WHERE status = 'live'")
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError("no live projection generation", field="generation")
+        generation = store._generation(row)
+        table = GenerationTables(db, generation.number).course_progress
+        where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
+        cursor.execute(f"SELECT * FROM {table} {where}", params)
+        rows = cursor.fetchall()
+    return generation, {
+        row["enrollment_id"]: (
+            row["learner_id"],
+            row["course_id"],
+            (
+                int(row["completed_units"]),
+                int(row["total_units"]),
+                float(row["percentage"]),
+                db.read_timestamp(row["completed_at"]),
+                bool(row["withdrawn"]),
+            ),
+        )
+        for row in rows
+    }
