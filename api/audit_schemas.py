@@ -83,6 +83,8 @@ class DiffOut(BaseModel):
     rules: str
     against: int
     against_rules: str
+    position: int
+    against_position: int
     changed: int
     learners: list[SnapshotChangeOut]
     next: str | None

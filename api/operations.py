@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from api.bootstrap import LedgerServices
 from domain.errors import LedgerError
@@ -90,9 +91,7 @@ def audit(services: LedgerServices, args: argparse.Namespace) -> int:
 
 
 def audit_line(moment: Moment) -> str:
-    detail = " ".join(
-        f"{key}={value}" for key, value in moment.data.items() if isinstance(value, str | int)
-    )
+    detail = " ".join(f"{key}={value}" for key, value in flat(moment.data).items())
     source = "course" if moment.course_event else "learner"
     done = " completed" if moment.completed_at else ""
     progress = moment.progress
@@ -101,6 +100,17 @@ def audit_line(moment: Moment) -> str:
         f"{moment.type:<16} {detail:<28} -> {progress.percentage:6.2f}% "
         f"({progress.completed_units}/{progress.total_units}){done}"
     )
+
+
+def flat(data: dict[str, Any]) -> dict[str, Any]:
+    """The ids an event names, nested unit and module specs included."""
+    named: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            named.update((k, v) for k, v in value.items() if k.endswith("_id"))
+        elif isinstance(value, str | int) and key != "index":
+            named[key] = value
+    return named
 
 
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:

@@ -108,6 +108,8 @@ def rebuild_diff(
         rules=candidate.rules,
         against=live.number,
         against_rules=live.rules,
+        position=candidate.position,
+        against_position=live.position,
         changed=diff.changed,
         learners=[
             SnapshotChangeOut(
