@@ -5,6 +5,8 @@ rules; verify passes; and as_of answers match what the live snapshot said at the
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -12,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from api.bootstrap import LedgerServices
+from api.settings import Settings
 from domain.course import Unit
 from projections.replay import EventLog, verify
-from tests.conftest import Server
+from tests.conftest import ROOT, Server, settings_environment
 
 UNITS = ["a", "b", "c", "d"]  # "b" is optional: required-units-v2 leaves it out
 LEARNERS_PER_WRITER = 15
@@ -84,8 +88,25 @@ def write_and_read(server: Server, writer: int, enrollments: dict[str, str], loa
             time.sleep(0.005)
 
 
+def rebuild_through_the_api(client: httpx.Client) -> None:
+    started = client.post(
+        "/v1/projections/course_progress/rebuilds", json={"rules": "required-units-v2"}
+    )
+    assert started.status_code == 202
+    rebuild = f"/v1/projections/course_progress/rebuilds/{started.json()['generation']}"
+    deadline = time.monotonic() + 60
+    while client.get(rebuild).json()["status"] != "live":
+        assert time.monotonic() < deadline, "the rebuild did not switch in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("started_by", ["api", "cli"])
 def test_a_rebuild_under_load_switches_without_a_failed_request(
-    services: LedgerServices, server: Server, client: httpx.Client
+    started_by: str,
+    settings: Settings,
+    services: LedgerServices,
+    server: Server,
+    client: httpx.Client,
 ) -> None:
     ledger = services.ledger
     ledger.create_course("c1", "Course", [Unit(u, required=u != "b") for u in UNITS])
@@ -110,17 +131,18 @@ def test_a_rebuild_under_load_switches_without_a_failed_request(
         thread.start()
     try:
         time.sleep(0.5)
-        started = client.post(
-            "/v1/projections/course_progress/rebuilds", json={"rules": "required-units-v2"}
-        )
-        assert started.status_code == 202
-        number = started.json()["generation"]
-        deadline = time.monotonic() + 60
-        while client.get(f"/v1/projections/course_progress/rebuilds/{number}").json()["status"] != (
-            "live"
-        ):
-            assert time.monotonic() < deadline, "the rebuild did not switch in time"
-            time.sleep(0.02)
+        if started_by == "api":
+            rebuild_through_the_api(client)
+        else:
+            rebuilt = subprocess.run(
+                [sys.executable, "-m", "api.cli", "rebuild", "--rules", "required-units-v2"],
+                cwd=ROOT,
+                env=settings_environment(settings),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert rebuilt.returncode == 0, rebuilt.stderr
         seen_live = datetime.now(UTC)
         time.sleep(RUN_AFTER_SWITCH)
     finally:
