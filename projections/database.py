@@ -68,6 +68,13 @@ class SQLiteDatabase(Database):
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as cursor:
+            if commit:
+                # The library begins a deferred transaction. One that reads before it writes
+                # fails at once ("database is locked") if another process (a CLI rebuild, a
+                # separate projector) wrote in between; taking the write lock up front makes
+                # it wait its turn for the lock timeout instead.
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN IMMEDIATE")
             yield _SQLiteCursor(cursor)
 
     def table(self, name: str) -> str:
