@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -183,3 +184,34 @@ def test_rebuilds_through_the_api(client: httpx.Client) -> None:
     )
     statuses = [g["status"] for g in client.get("/v1/projections").json()["generations"]]
     assert statuses == ["retired", "cancelled", "live"]
+
+
+def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
+    services: LedgerServices,
+) -> None:
+    """An API rebuild thread and a CLI resume of the same generation: the store's position
+    check lets exactly one write each batch, and the other carries on from there."""
+    make_history(services)
+    store = services.store
+    generation = Rebuilder(services.engine, store).begin("required-units-v2")
+    rebuilders = [
+        Rebuilder(
+            ProjectionEngine(services.ledger.recorder, services.ledger.mapper, store, batch_size=3),
+            store,
+        )
+        for _ in range(2)
+    ]
+    threads = [
+        threading.Thread(target=r.run, args=(generation,), kwargs={"switch": False})
+        for r in rebuilders
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a rebuilder is stuck"
+
+    built = store.generation(generation.number)
+    assert (built.status, built.position) == ("building", services.ledger.head_position())
+    in_one_go = services.engine.catch_up(store.create_generation("required-units-v2"))
+    assert table_rows(services, built.number) == table_rows(services, in_one_go.number)

@@ -13,6 +13,7 @@ from api.audit_schemas import HistoryEventOut, HistoryOut, ProgressAsOfOut
 from api.bootstrap import LedgerServices
 from api.dependencies import Services
 from api.schemas import UnitProgressOut
+from domain.errors import NotFoundError
 from domain.identifiers import enrollment_aggregate_id
 from projections.replay import EventLog, generation_at, timeline
 
@@ -66,9 +67,14 @@ def progress_as_of(
 ) -> ProgressAsOfOut:
     """Replays the enrollment and its course up to `as_of` under the rules then live."""
     generation = generation_at(services.store, as_of)
-    replayed = timeline(
-        event_log(services), enrollment_aggregate_id(course_id, learner_id), generation.rules, as_of
-    )
+    enrollment_id = enrollment_aggregate_id(course_id, learner_id)
+    try:
+        replayed = timeline(event_log(services), enrollment_id, generation.rules, as_of)
+    except NotFoundError:
+        raise NotFoundError(
+            f"learner {learner_id!r} was not enrolled in course {course_id!r} at {as_of}",
+            field="learner_id",
+        ) from None
     progress = replayed.progress
     return ProgressAsOfOut(
         learner_id=learner_id,
