@@ -13,7 +13,7 @@ from api.bootstrap import LedgerServices
 from domain.errors import LedgerError
 from domain.identifiers import enrollment_aggregate_id
 from projections.rebuilds import Rebuilder, diff_generations
-from projections.replay import EventLog, Moment, Snapshot, generation_at, timeline, verify
+from projections.replay import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.store import Generation
 
 DIFF_LINES = 1000
@@ -116,26 +116,32 @@ def flat(data: dict[str, Any]) -> dict[str, Any]:
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
     result = verify(event_log(services), services.store, args.course)
     for mismatch in result.mismatches:
+        unit = f" unit={mismatch.unit_id}" if mismatch.unit_id else ""
         print(
-            f"MISMATCH learner={mismatch.learner_id} course={mismatch.course_id} "
+            f"MISMATCH learner={mismatch.learner_id} course={mismatch.course_id}{unit} "
             f"stored={describe(mismatch.stored)} replayed={describe(mismatch.replayed)}"
         )
     generation = result.generation
     print(
         f"checked {result.checked} snapshots of generation {generation.number} "
-        f"({generation.rules}) at position {generation.position}: "
+        f"({generation.rules}) at position {generation.position}, with their units: "
         f"{len(result.mismatches)} mismatches",
         file=sys.stderr,
     )
     return 1 if result.mismatches else 0
 
 
-def describe(snapshot: Snapshot | None) -> str:
-    if snapshot is None:
+def describe(numbers: Numbers | None) -> str:
+    if numbers is None:
         return "missing"
-    completed, total, percentage, completed_at, withdrawn = snapshot
+    if isinstance(numbers[0], bool):  # a unit_progress row
+        completed, done, modules, percentage, completed_at = numbers
+        return f"completed={completed},{done}/{modules} modules,{percentage:.2f}%"
+    completed_units, total, percentage, completed_at, withdrawn = numbers
     finished = completed_at.isoformat() if completed_at else "-"
-    return f"{completed}/{total},{percentage:.2f}%,completed_at={finished},withdrawn={withdrawn}"
+    return (
+        f"{completed_units}/{total},{percentage:.2f}%,completed_at={finished},withdrawn={withdrawn}"
+    )
 
 
 def projections(services: LedgerServices, args: argparse.Namespace) -> int:

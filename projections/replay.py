@@ -197,15 +197,21 @@ def generation_at(store: ProgressStore, instant: datetime) -> Generation:
 
 # Verify ------------------------------------------------------------------------
 
-Snapshot = tuple[int, int, float, datetime | None, bool]
+# course_progress: completed units, total units, percentage, completed_at, withdrawn
+# unit_progress: completed, completed modules, total modules, percentage, completed_at
+Numbers = tuple[Any, ...]
+# (enrollment_id, unit_id): unit_id None is the enrollment's course_progress row
+Key = tuple[str, str | None]
+Snapshots = dict[Key, tuple[str, str, Numbers]]
 
 
 @dataclass(frozen=True)
 class Mismatch:
     learner_id: str
     course_id: str
-    stored: Snapshot | None
-    replayed: Snapshot | None
+    unit_id: str | None
+    stored: Numbers | None
+    replayed: Numbers | None
 
 
 @dataclass(frozen=True)
@@ -216,42 +222,51 @@ class Verification:
 
 
 def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) -> Verification:
-    """Compares every stored course_progress row of the live generation with a replay of the
-    log up to the position those rows reflect."""
+    """Compares every stored course_progress and unit_progress row of the live generation with
+    a replay of the log up to the position those rows reflect."""
     generation, stored = _stored_snapshots(store, course_id)
     fold = Fold(rule_named(generation.rules), {}, {})
     for page in log.pages(generation.position):
         fold.apply_all(page)
-    replayed: dict[str, tuple[str, str, Snapshot]] = {}
-    for enrollment in fold.enrollments.values():
-        if course_id is None or enrollment.course_id == course_id:
-            progress = fold.progress(enrollment)
-            replayed[enrollment.enrollment_id] = (
-                enrollment.learner_id,
-                enrollment.course_id,
-                (
-                    progress.completed_units,
-                    progress.total_units,
-                    progress.percentage,
-                    enrollment.completed_at,
-                    enrollment.withdrawn,
-                ),
+    replayed: Snapshots = {}
+    for e in fold.enrollments.values():
+        if course_id is not None and e.course_id != course_id:
+            continue
+        p = fold.progress(e)
+        replayed[(e.enrollment_id, None)] = (
+            e.learner_id,
+            e.course_id,
+            (p.completed_units, p.total_units, p.percentage, e.completed_at, e.withdrawn),
+        )
+        for unit in fold.courses[e.course_id].units:
+            u = unit_progress(unit, e)
+            replayed[(e.enrollment_id, unit.unit_id)] = (
+                e.learner_id,
+                e.course_id,
+                (u.completed, u.completed_modules, u.total_modules, u.percentage, u.completed_at),
             )
     mismatches = []
-    for enrollment_id in sorted(stored.keys() | replayed.keys()):
-        learner, course, stored_numbers = stored.get(enrollment_id) or replayed[enrollment_id][:3]
-        replayed_numbers = replayed[enrollment_id][2] if enrollment_id in replayed else None
-        stored_snapshot = stored_numbers if enrollment_id in stored else None
-        if stored_snapshot != replayed_numbers:
-            mismatches.append(Mismatch(learner, course, stored_snapshot, replayed_numbers))
-    return Verification(generation, len(stored), mismatches)
+    for key in sorted(stored.keys() | replayed.keys(), key=lambda k: (k[0], k[1] or "")):
+        found, expected = stored.get(key), replayed.get(key)
+        if found is None or expected is None or found[2] != expected[2]:
+            learner_id, course = (found or expected or ("", "", ()))[:2]
+            mismatches.append(
+                Mismatch(
+                    str(learner_id),
+                    str(course),
+                    key[1],
+                    found[2] if found else None,
+                    expected[2] if expected else None,
+                )
+            )
+    checked = sum(1 for _, unit_id in stored if unit_id is None)
+    return Verification(generation, checked, mismatches)
 
 
-def _stored_snapshots(
-    store: ProgressStore, course_id: str | None
-) -> tuple[Generation, dict[str, tuple[str, str, Snapshot]]]:
+def _stored_snapshots(store: ProgressStore, course_id: str | None) -> tuple[Generation, Snapshots]:
     """The live generation's rows and position, read in one snapshot of the database."""
     db = store.db
+    where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
     with db.transaction(commit=False) as cursor:
         if db.is_postgres:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -260,12 +275,14 @@ def _stored_snapshots(
         if row is None:
             raise NotFoundError("no live projection generation", field="generation")
         generation = store._generation(row)
-        table = GenerationTables(db, generation.number).course_progress
-        where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
-        cursor.execute(f"SELECT * FROM {table} {where}", params)
-        rows = cursor.fetchall()
-    return generation, {
-        row["enrollment_id"]: (
+        tables = GenerationTables(db, generation.number)
+        cursor.execute(f"SELECT * FROM {tables.course_progress} {where}", params)
+        courses = cursor.fetchall()
+        cursor.execute(f"SELECT * FROM {tables.unit_progress} {where}", params)
+        units = cursor.fetchall()
+    snapshots: Snapshots = {}
+    for row in courses:
+        snapshots[(row["enrollment_id"], None)] = (
             row["learner_id"],
             row["course_id"],
             (
@@ -276,5 +293,16 @@ def _stored_snapshots(
                 bool(row["withdrawn"]),
             ),
         )
-        for row in rows
-    }
+    for row in units:
+        snapshots[(row["enrollment_id"], row["unit_id"])] = (
+            row["learner_id"],
+            row["course_id"],
+            (
+                bool(row["completed"]),
+                int(row["completed_modules"]),
+                int(row["total_modules"]),
+                float(row["percentage"]),
+                db.read_timestamp(row["completed_at"]),
+            ),
+        )
+    return generation, snapshots

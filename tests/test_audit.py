@@ -65,7 +65,7 @@ def test_verify_passes_then_catches_a_corrupted_row(
     make_history(services)
     project(services)
     clean = verify(event_log(services), services.store)
-    assert (clean.checked, clean.mismatches) == (12, [])
+    assert (clean.checked, clean.mismatches) == (12, [])  # and their 12 × 4 unit rows
 
     live = services.store.live_generation()
     with services.db.transaction() as cursor:
@@ -76,7 +76,7 @@ def test_verify_passes_then_catches_a_corrupted_row(
         )
 
     [mismatch] = verify(event_log(services), services.store).mismatches
-    assert (mismatch.learner_id, mismatch.course_id) == ("learner-3", "c1")
+    assert (mismatch.learner_id, mismatch.course_id, mismatch.unit_id) == ("learner-3", "c1", None)
     assert mismatch.stored is not None and mismatch.replayed is not None
     assert (mismatch.stored[2], mismatch.replayed[2]) == (99.0, 50.0)
 
@@ -86,6 +86,20 @@ def test_verify_passes_then_catches_a_corrupted_row(
     assert "MISMATCH learner=learner-3 course=c1 stored=2/4,99.00%" in out
     assert "replayed=2/4,50.00%" in out
     assert main(["verify", "--course", "other-course"]) == 0
+
+    with services.db.transaction() as cursor:
+        cursor.execute(
+            f"UPDATE {GenerationTables(services.db, live.number).unit_progress} "
+            "SET completed = %s WHERE learner_id = %s AND unit_id = %s",
+            (True, "learner-4", "u4"),
+        )
+    unit_mismatches = verify(event_log(services), services.store).mismatches
+    assert sorted((m.learner_id, m.unit_id or "") for m in unit_mismatches) == [
+        ("learner-3", ""),
+        ("learner-4", "u4"),
+    ]
+    assert main(["verify"]) == 1
+    assert "learner=learner-4 course=c1 unit=u4 stored=completed=True" in capsys.readouterr().out
 
 
 def test_audit_prints_one_line_per_event_with_the_percentage_after_it(
