@@ -50,6 +50,7 @@ class GenerationOut(BaseModel):
     events_per_second: float | None
     created_at: datetime | None
     switched_at: datetime | None
+    error: str | None = None
 
 
 class ProjectionsOut(BaseModel):

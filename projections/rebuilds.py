@@ -183,8 +183,9 @@ class RebuildJob:
     generation: int
     started_position: int
     position: int
+    switch: bool
     started: float = field(default_factory=time.monotonic)
-    thread: threading.Thread | None = None
+    done: bool = False
     error: str | None = None
 
     @property
@@ -192,20 +193,18 @@ class RebuildJob:
         elapsed = time.monotonic() - self.started
         return (self.position - self.started_position) / elapsed if elapsed > 0 else 0.0
 
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
 
 class RebuildJobs:
     """Rebuilds started through the API. One thread per generation: starting the same rebuild
-    twice returns the one already running. The live projector only ever writes the live
-    generation and a rebuild only a building one; the switch hands the new generation over,
-    and the store's position check refuses any write that was not next in line."""
+    again joins the one under way (and asks it to switch if this start does). The live
+    projector only ever writes the live generation and a rebuild only a building one; the
+    switch hands the new generation over, and the store's position check refuses any write
+    that was not next in line."""
 
     def __init__(self, rebuilder: Rebuilder) -> None:
         self.rebuilder = rebuilder
         self._jobs: dict[int, RebuildJob] = {}
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -213,22 +212,24 @@ class RebuildJobs:
         with self._lock:
             generation = self.rebuilder.begin(rules)
             job = self._jobs.get(generation.number)
-            if job is not None and job.running:
+            if job is not None and not job.done:
+                job.switch = job.switch or switch
                 return generation
-            job = RebuildJob(generation.number, generation.position, generation.position)
-            job.thread = threading.Thread(
+            job = RebuildJob(generation.number, generation.position, generation.position, switch)
+            self._jobs[generation.number] = job
+            thread = threading.Thread(
                 target=self._run,
-                args=(job, generation, switch),
+                args=(job, generation),
                 name=f"rebuild-g{generation.number}",
                 daemon=True,
             )
-            self._jobs[generation.number] = job
-            job.thread.start()
+            self._threads.append(thread)
+            thread.start()
             return generation
 
     def events_per_second(self, number: int) -> float | None:
         job = self._jobs.get(number)
-        return job.events_per_second if job is not None and job.running else None
+        return job.events_per_second if job is not None and not job.done else None
 
     def error(self, number: int) -> str | None:
         job = self._jobs.get(number)
@@ -236,21 +237,27 @@ class RebuildJobs:
 
     def stop(self) -> None:
         self._stop.set()
-        for job in list(self._jobs.values()):
-            if job.thread is not None:
-                job.thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _run(self, job: RebuildJob, generation: Generation, switch: bool) -> None:
+    def _run(self, job: RebuildJob, generation: Generation) -> None:
         def track(moved: Generation) -> None:
             job.position = moved.position
             if self._stop.is_set():
                 raise RebuildStopped
 
         try:
-            ended = self.rebuilder.run(generation, switch=switch, on_batch=track)
-            log.info("rebuild of generation %s ended %s", ended.number, ended.status)
+            while True:
+                generation = self.rebuilder.run(generation, switch=job.switch, on_batch=track)
+                with self._lock:
+                    if generation.status != "building" or not job.switch:
+                        job.done = True
+                        break
+            log.info("rebuild of generation %s ended %s", generation.number, generation.status)
         except RebuildStopped:
             log.info("rebuild of generation %s paused at shutdown", generation.number)
         except Exception as error:
             job.error = str(error)
             log.exception("rebuild of generation %s failed", generation.number)
+        finally:
+            job.done = True

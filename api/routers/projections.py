@@ -36,6 +36,7 @@ def generation_out(services: LedgerServices, generation: Generation, head: int) 
         events_per_second=events_per_second(services, generation),
         created_at=generation.created_at,
         switched_at=generation.switched_at,
+        error=services.rebuilds.error(generation.number),
     )
 
 
