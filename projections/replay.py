@@ -48,13 +48,15 @@ class EventLog:
 
     def stream(self, aggregate_id: UUID) -> list[tuple[int, Any]]:
         """One aggregate's events, oldest first, each with its position in the log."""
-        if self.db.is_postgres:
-            select, key = "notification_id, ", aggregate_id
-        else:
-            select, key = "rowid AS notification_id, ", aggregate_id.hex  # type: ignore[assignment]
+        # The same ids the library writes: a uuid column on PostgreSQL, hex text in SQLite.
+        position, key = (
+            ("notification_id", aggregate_id)
+            if self.db.is_postgres
+            else ("rowid AS notification_id", aggregate_id.hex)
+        )
         with self.db.transaction(commit=False) as cursor:
             cursor.execute(
-                f"SELECT {select}originator_version, topic, state FROM {self.events_table} "
+                f"SELECT {position}, originator_version, topic, state FROM {self.events_table} "
                 "WHERE originator_id = %s ORDER BY originator_version",
                 (key,),
             )
@@ -166,10 +168,7 @@ def timeline(
         )
     state = fold.enrollments.get(key)
     if state is None:
-        raise NotFoundError(
-            f"enrollment {enrollment_id} did not exist at {until.isoformat() if until else 'all'}",
-            field="as_of",
-        )
+        raise NotFoundError(f"enrollment {enrollment_id} did not exist at {until}", field="as_of")
     return Timeline(
         enrollment_id=key,
         learner_id=state.learner_id,
