@@ -76,13 +76,13 @@ class Rebuilder:
             generation = current
 
     def cancel(self, number: int) -> Generation:
-        generation = self.generation(number)
-        if generation.status != "building":
+        self.generation(number)
+        if not self.store.cancel_building(number):
+            status = self.generation(number).status
             raise RebuildConflict(
-                f"generation {number} is {generation.status}; only a building one can be cancelled",
+                f"generation {number} is {status}; only a building one can be cancelled",
                 field="generation",
             )
-        self.store.set_status(number, "cancelled")
         return self.store.generation(number)
 
     def drop(self, number: int) -> None:

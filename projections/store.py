@@ -243,6 +243,23 @@ class ProgressStore:
                 (status, number),
             )
 
+    def cancel_building(self, number: int) -> bool:
+        """Cancels the generation if it is still building (a switch may have just won)."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"SELECT status FROM {self.generations_table} "
+                f"WHERE generation = %s{self.db.for_update}",
+                (number,),
+            )
+            row = cursor.fetchone()
+            if row is None or row["status"] != "building":
+                return False
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET status = 'cancelled' WHERE generation = %s",
+                (number,),
+            )
+            return True
+
     def _generation(self, row: Row) -> Generation:
         return Generation(
             number=int(row["generation"]),
