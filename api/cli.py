@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "project":
             return project(services)
         if args.command == "rebuild":
-            return operations.rebuild(services, args.rules, args.dry_run, ProgressReport)
+            return rebuild(services, args.rules, args.dry_run)
         return operations.run(services, args)
     finally:
         services.close()
@@ -79,6 +79,10 @@ def project(services: LedgerServices) -> int:
     print("projecting the live generation; Ctrl-C to stop", file=sys.stderr)
     services.engine.follow_live(stop, services.waker)
     return 0
+
+
+def rebuild(services: LedgerServices, rules: str | None, dry_run: bool = False) -> int:
+    return operations.rebuild(services, rules, dry_run, ProgressReport)
 
 
 class ProgressReport:
