@@ -15,6 +15,7 @@ from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
 from projections.queries import ProgressQueries
+from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.store import ProgressStore
 from projections.waker import LocalWaker, PostgresWaker, Waker
 
@@ -28,6 +29,7 @@ class LedgerServices:
     engine: ProjectionEngine
     queries: ProgressQueries
     waker: Waker
+    rebuilds: RebuildJobs
     _stop: threading.Event = field(default_factory=threading.Event)
     _projector: threading.Thread | None = None
 
@@ -47,6 +49,7 @@ class LedgerServices:
 
     def close(self) -> None:
         self._stop.set()
+        self.rebuilds.stop()
         self.waker.close()
         if self._projector is not None:
             self._projector.join(timeout=10)
@@ -79,6 +82,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         engine=engine,
         queries=ProgressQueries(db),
         waker=waker,
+        rebuilds=RebuildJobs(Rebuilder(engine, store, on_switched=waker.wake)),
     )
 
 

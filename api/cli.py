@@ -1,4 +1,4 @@
-"""`progress-ledger`: serve the API, run the projector, rebuild projections."""
+"""`progress-ledger`: serve the API, run the projector, rebuild, audit and verify projections."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from api import operations
 from api.bootstrap import LedgerServices, bootstrap
 from api.settings import Settings
 from projections.rules import RULES
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--rules", choices=sorted(RULES), help="rules of the new generation (default: live's)"
     )
+    rebuild.add_argument(
+        "--dry-run", action="store_true", help="build, report what would change, do not switch"
+    )
+    operations.add_commands(commands)
     return parser
 
 
@@ -48,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "project":
             return project(services)
-        return rebuild(services, args.rules)
+        if args.command == "rebuild":
+            return rebuild(services, args.rules, args.dry_run)
+        return operations.run(services, args)
     finally:
         services.close()
 
@@ -74,41 +81,21 @@ def project(services: LedgerServices) -> int:
     return 0
 
 
-def rebuild(services: LedgerServices, rules: str | None) -> int:
-    live = services.store.live_generation()
-    generation = services.store.create_generation(rules or live.rules)
-    head = services.ledger.head_position()
-    print(
-        f"rebuilding generation {generation.number} ({generation.rules}) from position 0 to {head}",
-        file=sys.stderr,
-    )
-    started = time.monotonic()
-    report = ProgressReport(head, started)
-    generation = services.engine.catch_up(generation, on_batch=report)
-    # Events that arrived during the rebuild: catch up once more, then switch.
-    generation = services.engine.catch_up(generation)
-    services.store.switch_live(generation.number)
-    elapsed = time.monotonic() - started
-    rate = generation.position / elapsed if elapsed > 0 else 0.0
-    print(
-        f"\ngeneration {generation.number} is live at position {generation.position} "
-        f"({elapsed:.1f}s, {rate:,.0f} events/s); "
-        f"generation {live.number} is retired",
-        file=sys.stderr,
-    )
-    return 0
+def rebuild(services: LedgerServices, rules: str | None, dry_run: bool = False) -> int:
+    return operations.rebuild(services, rules, dry_run, ProgressReport)
 
 
 class ProgressReport:
     """A one-line progress bar on stderr: position, events/s and the time left."""
 
-    def __init__(self, head: int, started: float) -> None:
+    def __init__(self, head: int, start_position: int = 0) -> None:
         self.head = max(head, 1)
-        self.started = started
+        self.start_position = start_position
+        self.started = time.monotonic()
 
     def __call__(self, generation: Generation) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = generation.position / elapsed
+        rate = (generation.position - self.start_position) / elapsed
         done = min(generation.position / self.head, 1.0)
         eta = (self.head - generation.position) / rate if rate > 0 else 0.0
         bar = "#" * int(done * 30)

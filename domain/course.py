@@ -104,17 +104,37 @@ def check_unique_ids(
             seen_modules.add(module.module_id)
 
 
+def upcast_unit_v1_v2(unit: dict[str, Any]) -> None:
+    unit.setdefault("required", True)
+    unit.setdefault("weight", 1.0)
+
+
 class Course(Aggregate):
     """A course's structure; every change to it is an event the projections replay."""
 
+    # Version 2 unit specs carry `required` and `weight`; version 1 specs, stored before the
+    # rules needed them, are upcast on load with the values every unit then had.
     class Created(Aggregate.Created):
         course_id: str
         title: str
         units: list[UnitSpec]
 
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for unit in state["units"]:
+                upcast_unit_v1_v2(unit)
+
     class UnitAdded(Aggregate.Event):
         unit: UnitSpec
         index: int
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_unit_v1_v2(state["unit"])
 
     class UnitRemoved(Aggregate.Event):
         unit_id: str

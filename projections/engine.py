@@ -89,6 +89,7 @@ class ProjectionEngine:
                 moved = self.store.generation(generation.number)
                 if moved.status in ("retired", "cancelled"):
                     return moved
+                generation = moved  # carry on from where the other projector got to
                 continue
             if moved.position == generation.position:
                 return moved

@@ -157,23 +157,46 @@ class ProgressStore:
 
     def switch_live(self, number: int) -> None:
         """Points the views at this generation; readers see the old or the new, never a mix."""
-        tables = GenerationTables(self.db, number)
+        with self.db.transaction() as cursor:
+            self._switch(cursor, number)
+
+    def switch_when_caught_up(self, number: int) -> bool:
+        """Switches a building generation only if it has reached the live one's position, so
+        a read that waited for a position never lands on a generation behind it. Locks both
+        rows, so the live projector cannot move on between the check and the switch."""
         with self.db.transaction() as cursor:
             cursor.execute(
-                f"UPDATE {self.generations_table} SET status = 'retired' WHERE status = 'live'"
+                f"SELECT generation, status, position FROM {self.generations_table} "
+                f"WHERE status = 'live' OR generation = %s ORDER BY generation{self.db.for_update}",
+                (number,),
             )
-            cursor.execute(
-                f"UPDATE {self.generations_table} SET status = 'live', switched_at = %s "
-                "WHERE generation = %s",
-                (self.db.timestamp(datetime.now(UTC)), number),
-            )
-            for view, table in (
-                ("course_progress", tables.course_progress),
-                ("unit_progress", tables.unit_progress),
-                ("course_structure", tables.course_structure),
-            ):
-                cursor.execute(f"DROP VIEW IF EXISTS {self.db.table(view)}")
-                cursor.execute(f"CREATE VIEW {self.db.table(view)} AS SELECT * FROM {table}")
+            rows = cursor.fetchall()
+            candidate = [r for r in rows if int(r["generation"]) == number]
+            live = [int(r["position"]) for r in rows if r["status"] == "live"]
+            if not candidate or candidate[0]["status"] != "building":
+                return False
+            if live and live[0] > int(candidate[0]["position"]):
+                return False
+            self._switch(cursor, number)
+            return True
+
+    def _switch(self, cursor: Cursor, number: int) -> None:
+        tables = GenerationTables(self.db, number)
+        cursor.execute(
+            f"UPDATE {self.generations_table} SET status = 'retired' WHERE status = 'live'"
+        )
+        cursor.execute(
+            f"UPDATE {self.generations_table} SET status = 'live', switched_at = %s "
+            "WHERE generation = %s",
+            (self.db.timestamp(datetime.now(UTC)), number),
+        )
+        for view, table in (
+            ("course_progress", tables.course_progress),
+            ("unit_progress", tables.unit_progress),
+            ("course_structure", tables.course_structure),
+        ):
+            cursor.execute(f"DROP VIEW IF EXISTS {self.db.table(view)}")
+            cursor.execute(f"CREATE VIEW {self.db.table(view)} AS SELECT * FROM {table}")
 
     def _create_tables(self, t: GenerationTables) -> list[str]:
         ts, pct, js = self.db.timestamp_type, self.db.percentage_type, self.db.json_type
@@ -219,6 +242,23 @@ class ProgressStore:
                 f"UPDATE {self.generations_table} SET status = %s WHERE generation = %s",
                 (status, number),
             )
+
+    def cancel_building(self, number: int) -> bool:
+        """Cancels the generation if it is still building (a switch may have just won)."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"SELECT status FROM {self.generations_table} "
+                f"WHERE generation = %s{self.db.for_update}",
+                (number,),
+            )
+            row = cursor.fetchone()
+            if row is None or row["status"] != "building":
+                return False
+            cursor.execute(
+                f"UPDATE {self.generations_table} SET status = 'cancelled' WHERE generation = %s",
+                (number,),
+            )
+            return True
 
     def _generation(self, row: Row) -> Generation:
         return Generation(

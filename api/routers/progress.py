@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
+from api.audit_schemas import ProgressAsOfOut
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services
+from api.routers.history import progress_as_of
 from api.schemas import (
     ID_PATTERN,
     CourseProgressOut,
@@ -51,9 +54,17 @@ def progress_out(view: CourseProgressView, projection_position: int) -> CoursePr
 
 @router.get("/learners/{learner_id}/courses/{course_id}/progress")
 def learner_course_progress(
-    learner_id: LearnerId, course_id: CourseId, services: Services
-) -> CourseProgressOut:
-    """A learner's progress in one course, unit by unit."""
+    learner_id: LearnerId,
+    course_id: CourseId,
+    services: Services,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="Replay the events up to this instant (ISO-8601 with an offset)"),
+    ] = None,
+) -> CourseProgressOut | ProgressAsOfOut:
+    """A learner's progress in one course, unit by unit; `as_of` replays it from the events."""
+    if as_of is not None:
+        return progress_as_of(services, learner_id, course_id, as_of)
     answer = services.queries.learner_course(learner_id, course_id)
     if answer.value is None:
         raise NotFoundError(

@@ -1,0 +1,263 @@
+"""Rebuilds: fill a new generation beside the live one while commands keep flowing, catch up
+to the head, then switch reads in one transaction.
+
+A rebuild's only state is its generation row (rules, status, tracking position), so a rebuild
+that dies is resumed by starting it again with the same rules; a cancelled one stops at its
+next batch because the store refuses to write to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from domain.errors import AlreadyExistsError, NotFoundError
+from projections.database import Database, Row
+from projections.engine import ProjectionEngine
+from projections.store import Generation, GenerationNotFound, GenerationTables, ProgressStore
+
+log = logging.getLogger(__name__)
+
+
+class RebuildConflict(AlreadyExistsError):
+    """Another rebuild is under way, or the generation is not in a state that allows this."""
+
+
+class RebuildStopped(Exception):
+    """The process is shutting down; the generation keeps its position for a later resume."""
+
+
+class Rebuilder:
+    def __init__(
+        self,
+        engine: ProjectionEngine,
+        store: ProgressStore,
+        on_switched: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.on_switched = on_switched
+
+    def begin(self, rules: str) -> Generation:
+        """The generation a dead rebuild under these rules left behind, or a new one."""
+        building = [g for g in self.store.generations() if g.status == "building"]
+        for generation in building:
+            if generation.rules == rules:
+                return generation
+        if building:
+            other = building[0]
+            raise RebuildConflict(
+                f"generation {other.number} is being built under {other.rules!r}; "
+                "cancel it before rebuilding under other rules",
+                field="rules",
+            )
+        return self.store.create_generation(rules)
+
+    def run(
+        self,
+        generation: Generation,
+        *,
+        switch: bool = True,
+        on_batch: Callable[[Generation], None] | None = None,
+    ) -> Generation:
+        """Catches up to the head; switches when asked to. Returns the generation as it ended:
+        live, still building (no switch asked), or cancelled."""
+        while True:
+            generation = self.engine.catch_up(generation, on_batch=on_batch)
+            current = self.store.generation(generation.number)
+            if current.status != "building" or not switch:
+                return current
+            if self.store.switch_when_caught_up(current.number):
+                self.on_switched()
+                return self.store.generation(current.number)
+            generation = current
+
+    def cancel(self, number: int) -> Generation:
+        self.generation(number)
+        if not self.store.cancel_building(number):
+            status = self.generation(number).status
+            raise RebuildConflict(
+                f"generation {number} is {status}; only a building one can be cancelled",
+                field="generation",
+            )
+        return self.store.generation(number)
+
+    def drop(self, number: int) -> None:
+        generation = self.generation(number)
+        if generation.status in ("live", "building"):
+            verb = "switch to another" if generation.status == "live" else "cancel it"
+            raise RebuildConflict(
+                f"generation {number} is {generation.status}; {verb} before dropping it",
+                field="generation",
+            )
+        self.store.drop_generation(number)
+
+    def generation(self, number: int) -> Generation:
+        try:
+            return self.store.generation(number)
+        except GenerationNotFound as error:
+            raise NotFoundError(str(error), field="generation") from None
+
+
+# Diff ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotChange:
+    learner_id: str
+    course_id: str
+    old_percentage: float | None
+    new_percentage: float | None
+    old_completed: bool | None
+    new_completed: bool | None
+
+
+@dataclass(frozen=True)
+class GenerationDiff:
+    changed: int
+    learners: list[SnapshotChange]
+
+
+def diff_generations(db: Database, old: int, new: int) -> GenerationDiff:
+    """Snapshots whose numbers differ between two generations; the learners whose percentage
+    or completion changes, ordered by learner and course."""
+    rows: dict[int, dict[str, Row]] = {}
+    for number in (old, new):
+        table = GenerationTables(db, number).course_progress
+        with db.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT enrollment_id, learner_id, course_id, completed_units, total_units, "
+                f"percentage, completed_at FROM {table}"
+            )
+            rows[number] = {row["enrollment_id"]: row for row in cursor.fetchall()}
+    changed = 0
+    learners = []
+    for enrollment_id in rows[old].keys() | rows[new].keys():
+        before, after = rows[old].get(enrollment_id), rows[new].get(enrollment_id)
+        if _numbers(db, before) == _numbers(db, after):
+            continue
+        changed += 1
+        old_pct, new_pct = _percentage(before), _percentage(after)
+        old_done, new_done = _completed(before), _completed(after)
+        if old_pct != new_pct or old_done != new_done:
+            either = after or before
+            assert either is not None
+            learners.append(
+                SnapshotChange(
+                    either["learner_id"], either["course_id"], old_pct, new_pct, old_done, new_done
+                )
+            )
+    learners.sort(key=lambda c: (c.learner_id, c.course_id))
+    return GenerationDiff(changed, learners)
+
+
+def _numbers(db: Database, row: Row | None) -> tuple[object, ...] | None:
+    if row is None:
+        return None
+    return (
+        int(row["completed_units"]),
+        int(row["total_units"]),
+        float(row["percentage"]),
+        db.read_timestamp(row["completed_at"]),
+    )
+
+
+def _percentage(row: Row | None) -> float | None:
+    return None if row is None else float(row["percentage"])
+
+
+def _completed(row: Row | None) -> bool | None:
+    return None if row is None else row["completed_at"] is not None
+
+
+# Rebuilds running in this process --------------------------------------------------
+
+
+@dataclass
+class RebuildJob:
+    """A rebuild on a background thread, and how fast it is going."""
+
+    generation: int
+    started_position: int
+    position: int
+    switch: bool
+    started: float = field(default_factory=time.monotonic)
+    done: bool = False
+    error: str | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return (self.position - self.started_position) / elapsed if elapsed > 0 else 0.0
+
+
+class RebuildJobs:
+    """Rebuilds started through the API. One thread per generation: starting the same rebuild
+    again joins the one under way (and asks it to switch if this start does). The live
+    projector only ever writes the live generation and a rebuild only a building one; the
+    switch hands the new generation over, and the store's position check refuses any write
+    that was not next in line."""
+
+    def __init__(self, rebuilder: Rebuilder) -> None:
+        self.rebuilder = rebuilder
+        self._jobs: dict[int, RebuildJob] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start(self, rules: str, *, switch: bool = True) -> Generation:
+        with self._lock:
+            generation = self.rebuilder.begin(rules)
+            job = self._jobs.get(generation.number)
+            if job is not None and not job.done:
+                job.switch = job.switch or switch
+                return generation
+            job = RebuildJob(generation.number, generation.position, generation.position, switch)
+            self._jobs[generation.number] = job
+            thread = threading.Thread(
+                target=self._run,
+                args=(job, generation),
+                name=f"rebuild-g{generation.number}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+            return generation
+
+    def events_per_second(self, number: int) -> float | None:
+        job = self._jobs.get(number)
+        return job.events_per_second if job is not None and not job.done else None
+
+    def error(self, number: int) -> str | None:
+        job = self._jobs.get(number)
+        return job.error if job is not None else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _run(self, job: RebuildJob, generation: Generation) -> None:
+        def track(moved: Generation) -> None:
+            job.position = moved.position
+            if self._stop.is_set():
+                raise RebuildStopped
+
+        try:
+            while True:
+                generation = self.rebuilder.run(generation, switch=job.switch, on_batch=track)
+                with self._lock:
+                    if generation.status != "building" or not job.switch:
+                        job.done = True
+                        break
+            log.info("rebuild of generation %s ended %s", generation.number, generation.status)
+        except RebuildStopped:
+            log.info("rebuild of generation %s paused at shutdown", generation.number)
+        except Exception as error:
+            job.error = str(error)
+            log.exception("rebuild of generation %s failed", generation.number)
+        finally:
+            job.done = True

@@ -1,0 +1,307 @@
+"""Replaying history in memory: an enrollment's timeline, progress as of an instant, and a
+check of every stored snapshot against the facts.
+
+Everything here reuses the projection's own pure Fold over in-memory states, so a replayed
+number and a stored number can only differ when the stored row is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+from domain.course import Course
+from domain.enrollment import Enrollment
+from domain.errors import NotFoundError
+from domain.identifiers import course_aggregate_id
+from projections.database import Database
+from projections.fold import (
+    CourseState,
+    EnrollmentState,
+    Fold,
+    UnitProgress,
+    unit_progress,
+)
+from projections.rules import Progress, rule_named
+from projections.store import Generation, GenerationTables, ProgressStore
+
+PAGE = 5000
+# Fields every event carries; `data` shows only an event's own fields.
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "originator_topic", "timestamp", "occurred_at"}
+)
+
+
+class EventLog:
+    """The stored events with their log positions, read stream by stream or page by page."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any], db: Database) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.db = db
+        self.events_table = db.table(recorder.events_table_name)  # type: ignore[attr-defined]
+
+    def stream(self, aggregate_id: UUID) -> list[tuple[int, Any]]:
+        """One aggregate's events, oldest first, each with its position in the log."""
+        # The same ids the library writes: a uuid column on PostgreSQL, hex text in SQLite.
+        position, key = (
+            ("notification_id", aggregate_id)
+            if self.db.is_postgres
+            else ("rowid AS notification_id", aggregate_id.hex)
+        )
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {position}, originator_version, topic, state FROM {self.events_table} "
+                "WHERE originator_id = %s ORDER BY originator_version",
+                (key,),
+            )
+            rows = cursor.fetchall()
+        return [
+            (
+                int(row["notification_id"]),
+                self.mapper.to_domain_event(
+                    Notification(
+                        id=int(row["notification_id"]),
+                        originator_id=aggregate_id,
+                        originator_version=int(row["originator_version"]),
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                ),
+            )
+            for row in rows
+        ]
+
+    def pages(self, stop: int) -> Iterator[list[tuple[int, Any]]]:
+        """Every event up to and including position `stop`, a page at a time."""
+        start = 1
+        while start <= stop:
+            notifications = self.recorder.select_notifications(start=start, limit=PAGE, stop=stop)
+            if not notifications:
+                return
+            yield [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+            start = notifications[-1].id + 1
+
+
+# Timelines ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One event of an enrollment's timeline and the learner's progress right after it."""
+
+    position: int
+    version: int
+    type: str
+    course_event: bool
+    occurred_at: datetime
+    recorded_at: datetime
+    data: dict[str, Any]
+    progress: Progress
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    enrollment_id: str
+    learner_id: str
+    course_id: str
+    rules: str
+    moments: list[Moment]
+    state: EnrollmentState
+    course: CourseState
+    # The last event replayed, course events included: the answer reflects the log up to here.
+    position: int
+
+    @property
+    def progress(self) -> Progress:
+        return rule_named(self.rules)(self.course.units, self.state.completed_units)
+
+    def units(self) -> list[UnitProgress]:
+        return [unit_progress(unit, self.state) for unit in self.course.units]
+
+
+def timeline(
+    log: EventLog, enrollment_id: UUID, rules: str, until: datetime | None = None
+) -> Timeline:
+    """Replays the enrollment's and its course's events (recorded up to `until`) in log order.
+
+    Course events before the enrollment, and those that left the learner's numbers as they
+    were, set the scene but are not part of the timeline.
+    """
+    own = log.stream(enrollment_id)
+    if not own or not isinstance(own[0][1], Enrollment.Enrolled):
+        raise NotFoundError(f"enrollment {enrollment_id} does not exist", field="enrollment_id")
+    course_id: str = own[0][1].course_id
+    events = sorted([*own, *log.stream(course_aggregate_id(course_id))], key=lambda e: e[0])
+    if until is not None:
+        events = [(p, e) for p, e in events if e.timestamp <= until]
+    fold = Fold(rule_named(rules), {}, {})
+    key = str(enrollment_id)
+    moments: list[Moment] = []
+    for position, event in events:
+        before = _numbers(fold, key)
+        fold.apply_all([(position, event)])
+        state = fold.enrollments.get(key)
+        if state is None:
+            continue
+        course_event = isinstance(event, Course.Event)
+        if course_event and _numbers(fold, key) == before:
+            continue
+        moments.append(
+            Moment(
+                position=position,
+                version=event.originator_version,
+                type=type(event).__name__,
+                course_event=course_event,
+                occurred_at=getattr(event, "occurred_at", event.timestamp),
+                recorded_at=event.timestamp,
+                data={k: v for k, v in vars(event).items() if k not in ENVELOPE},
+                progress=fold.progress(state),
+                completed_at=state.completed_at,
+            )
+        )
+    state = fold.enrollments.get(key)
+    if state is None:
+        raise NotFoundError(f"enrollment {enrollment_id} did not exist at {until}", field="as_of")
+    return Timeline(
+        enrollment_id=key,
+        learner_id=state.learner_id,
+        course_id=course_id,
+        rules=rules,
+        moments=moments,
+        state=state,
+        course=fold.courses[course_id],
+        position=events[-1][0],
+    )
+
+
+def _numbers(fold: Fold, enrollment_id: str) -> tuple[Progress, datetime | None] | None:
+    state = fold.enrollments.get(enrollment_id)
+    return None if state is None else (fold.progress(state), state.completed_at)
+
+
+def generation_at(store: ProgressStore, instant: datetime) -> Generation:
+    """The generation that was live at `instant`: the last to switch live at or before it."""
+    switched = [g for g in store.generations() if g.switched_at and g.switched_at <= instant]
+    if not switched:
+        return store.live_generation()
+    return max(switched, key=lambda g: (g.switched_at, g.number))
+
+
+# Verify ------------------------------------------------------------------------
+
+# course_progress: completed units, total units, percentage, completed_at, withdrawn
+# unit_progress: completed, completed modules, total modules, percentage, completed_at
+Numbers = tuple[Any, ...]
+# (enrollment_id, unit_id): unit_id None is the enrollment's course_progress row
+Key = tuple[str, str | None]
+Snapshots = dict[Key, tuple[str, str, Numbers]]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    learner_id: str
+    course_id: str
+    unit_id: str | None
+    stored: Numbers | None
+    replayed: Numbers | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    generation: Generation
+    checked: int
+    mismatches: list[Mismatch]
+
+
+def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) -> Verification:
+    """Compares every stored course_progress and unit_progress row of the live generation with
+    a replay of the log up to the position those rows reflect."""
+    generation, stored = _stored_snapshots(store, course_id)
+    fold = Fold(rule_named(generation.rules), {}, {})
+    for page in log.pages(generation.position):
+        fold.apply_all(page)
+    replayed: Snapshots = {}
+    for e in fold.enrollments.values():
+        if course_id is not None and e.course_id != course_id:
+            continue
+        p = fold.progress(e)
+        replayed[(e.enrollment_id, None)] = (
+            e.learner_id,
+            e.course_id,
+            (p.completed_units, p.total_units, p.percentage, e.completed_at, e.withdrawn),
+        )
+        for unit in fold.courses[e.course_id].units:
+            u = unit_progress(unit, e)
+            replayed[(e.enrollment_id, unit.unit_id)] = (
+                e.learner_id,
+                e.course_id,
+                (u.completed, u.completed_modules, u.total_modules, u.percentage, u.completed_at),
+            )
+    mismatches = []
+    for key in sorted(stored.keys() | replayed.keys(), key=lambda k: (k[0], k[1] or "")):
+        found, expected = stored.get(key), replayed.get(key)
+        if found is None or expected is None or found[2] != expected[2]:
+            learner_id, course = (found or expected or ("", "", ()))[:2]
+            mismatches.append(
+                Mismatch(
+                    str(learner_id),
+                    str(course),
+                    key[1],
+                    found[2] if found else None,
+                    expected[2] if expected else None,
+                )
+            )
+    checked = sum(1 for _, unit_id in stored if unit_id is None)
+    return Verification(generation, checked, mismatches)
+
+
+def _stored_snapshots(store: ProgressStore, course_id: str | None) -> tuple[Generation, Snapshots]:
+    """The live generation's rows and position, read in one snapshot of the database."""
+    db = store.db
+    where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
+    with db.transaction(commit=False) as cursor:
+        if db.is_postgres:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(f"SELECT * FROM {store.generations_table} WHERE status = 'live'")
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError("no live projection generation", field="generation")
+        generation = store._generation(row)
+        tables = GenerationTables(db, generation.number)
+        cursor.execute(f"SELECT * FROM {tables.course_progress} {where}", params)
+        courses = cursor.fetchall()
+        cursor.execute(f"SELECT * FROM {tables.unit_progress} {where}", params)
+        units = cursor.fetchall()
+    snapshots: Snapshots = {}
+    for row in courses:
+        snapshots[(row["enrollment_id"], None)] = (
+            row["learner_id"],
+            row["course_id"],
+            (
+                int(row["completed_units"]),
+                int(row["total_units"]),
+                float(row["percentage"]),
+                db.read_timestamp(row["completed_at"]),
+                bool(row["withdrawn"]),
+            ),
+        )
+    for row in units:
+        snapshots[(row["enrollment_id"], row["unit_id"])] = (
+            row["learner_id"],
+            row["course_id"],
+            (
+                bool(row["completed"]),
+                int(row["completed_modules"]),
+                int(row["total_modules"]),
+                float(row["percentage"]),
+                db.read_timestamp(row["completed_at"]),
+            ),
+        )
+    return generation, snapshots
