@@ -79,7 +79,9 @@ def free_port() -> int:
 class Server:
     """A real `progress-ledger serve` process on loopback."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -87,7 +89,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
             cwd=ROOT,
-            env=settings_environment(settings),
+            env={**settings_environment(settings), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -106,7 +108,15 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
+        if self._log.closed:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
