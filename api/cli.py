@@ -121,7 +121,7 @@ def project(services: LedgerServices) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print("projecting the live generation; Ctrl-C to stop", file=sys.stderr)
-    services.engine.follow_live(stop, services.waker)
+    services.engine.follow_live(stop, services.waker, may_project=services.projector_lock)
     return 0
 
 

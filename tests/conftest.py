@@ -46,6 +46,16 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     drop_schema(schema)
 
 
+@pytest.fixture
+def postgres_settings() -> Iterator[Settings]:
+    """PostgreSQL only (own schema), for tests of processes that share one database."""
+    if not POSTGRES_URL:
+        pytest.skip("LEDGER_TEST_DATABASE_URL is not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(database_url=POSTGRES_URL, database_schema=schema, embedded_projection=False)
+    drop_schema(schema)
+
+
 def drop_schema(schema: str) -> None:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
