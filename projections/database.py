@@ -7,12 +7,14 @@ placeholders; the SQLite side rewrites them to `?`.
 
 from __future__ import annotations
 
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
@@ -67,8 +69,27 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield _SQLiteCursor(cursor)
+        if not commit:
+            with self.datastore.transaction(commit=False) as cursor:
+                yield _SQLiteCursor(cursor)
+            return
+        # BEGIN IMMEDIATE takes the write lock first, waiting out other writers. A deferred
+        # BEGIN that reads before it writes fails at once ("database is locked") when another
+        # process wrote in between, which a projector beside a busy API process would meet.
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                yield _SQLiteCursor(cursor)
+                connection.commit()
+            except sqlite3.Error as error:
+                connection.rollback()
+                raise OperationalError(str(error)) from error
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                cursor.sqlite_cursor.close()
 
     def table(self, name: str) -> str:
         return name
