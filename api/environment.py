@@ -7,8 +7,8 @@ from urllib.parse import unquote, urlsplit
 from api.settings import Settings
 
 # Recorders that write Idempotency-Key rows in the events' transaction.
-SQLITE_RECORDER_TOPIC = "api.idempotency_recorders:SQLiteIdempotentRecorder"
-POSTGRES_RECORDER_TOPIC = "api.idempotency_recorders:PostgresIdempotentRecorder"
+SQLITE_RECORDER_TOPIC = "api.recorders:SQLiteIdempotentRecorder"
+POSTGRES_RECORDER_TOPIC = "api.recorders:PostgresIdempotentRecorder"
 
 
 class DatabaseUrlError(ValueError):

@@ -1,7 +1,7 @@
 """`Idempotency-Key` on every POST: the same key and body answer the first answer again.
 
 The key is claimed by a row written in the same transaction as the command's events (see
-`api/idempotency_recorders.py`), so a command and its key commit or vanish together and
+`api/recorders.py`), so a command and its key commit or vanish together and
 survive restarts. The answer itself is stored just after; if the process dies in between,
 a retry runs the command again, which completes nothing twice because completions are facts
 (a second completion of a unit appends nothing).

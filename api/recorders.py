@@ -1,18 +1,28 @@
-"""Application recorders that write a request's Idempotency-Key row inside the very
-transaction that inserts its events (or, for a command that appends nothing, in a
-transaction of its own). Chosen through the library's APPLICATION_RECORDER_TOPIC."""
+"""The event store's application recorders, chosen through the library's
+APPLICATION_RECORDER_TOPIC (see api/environment.py). They add two things:
+
+- a request's Idempotency-Key row is written inside the very transaction that inserts its
+  events (or, for a command that appends nothing, in a transaction of its own);
+- on PostgreSQL, an outage fails fast: the library retries each call ten times, and each
+  try may wait the whole connect timeout for the pool, so a request could hang for half a
+  minute. Here a call is tried again once, and only when a connection broke (not when none
+  could be had), and the pool reconnects every second rather than backing off to minutes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import Any, TypeVar
 
-from eventsourcing.persistence import StoredEvent
+import psycopg_pool.base
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import PoolTimeout
 
 from api.idempotency import TABLE, IdempotencyKeyTaken, now_text, pending_claims
 
@@ -49,9 +59,42 @@ class SQLiteIdempotentRecorder(SQLiteApplicationRecorder):
         return super()._insert_events(c, stored_events, **kwargs)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unretried(method: F) -> F:
+    """The library's method without its ten-attempt retry decorator."""
+    inner: F = getattr(method, "__wrapped__", method)
+    return inner
+
+
+def retry_once(method: F) -> F:
+    @wraps(method)
+    def once_more(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error.__cause__, PoolTimeout):
+                raise  # no connection to be had: waiting again would only double the wait
+            return method(*args, **kwargs)
+
+    return once_more  # type: ignore[return-value]
+
+
+def reconnect_every_second() -> None:
+    # psycopg_pool waits 1, 2, 4, ... seconds between attempts to replace a lost connection,
+    # so after a minute's outage the pool could stay empty for another minute.
+    psycopg_pool.base.AttemptWithBackoff.DELAY_BACKOFF = 1.0
+
+
 class PostgresIdempotentRecorder(PostgresApplicationRecorder):
+    select_events = retry_once(unretried(PostgresApplicationRecorder.select_events))
+    select_notifications = retry_once(unretried(PostgresApplicationRecorder.select_notifications))
+    max_notification_id = retry_once(unretried(PostgresApplicationRecorder.max_notification_id))
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
+        reconnect_every_second()
         self.idempotency_table = SQL("{0}.{1}").format(
             Identifier(datastore.schema or "public"), Identifier(TABLE)
         )
@@ -59,12 +102,14 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
             SQL("CREATE TABLE IF NOT EXISTS {0} (" + COLUMNS + ")").format(self.idempotency_table)
         )
 
+    @retry_once
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         claims = pending_claims(kwargs)
-        ids: Sequence[int] | None = super().insert_events(
-            stored_events, idempotency=claims, **_without(kwargs)
+        insert = unretried(PostgresApplicationRecorder.insert_events)
+        ids: Sequence[int] | None = insert(
+            self, stored_events, idempotency=claims, **_without(kwargs)
         )
         for claim in claims:
             claim.recorded = True
