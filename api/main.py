@@ -12,6 +12,7 @@ from api.access import Keyring, install_access, requires
 from api.bootstrap import bootstrap
 from api.guards import BodyGuard
 from api.idempotency import IdempotencyKeys
+from api.problem_docs import PROBLEM_RESPONSES
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
 from api.routers import courses, enrollments, health, progress
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="An event-sourced ledger of learner progress.",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)
     install_access(app)
