@@ -8,6 +8,7 @@ import json
 import httpx
 
 from tests.conftest import Server
+from tests.processes import wait_until
 
 
 def request_lines(server: Server) -> list[dict[str, object]]:
@@ -30,6 +31,8 @@ def test_every_request_is_one_json_line_with_its_id(server: Server, client: http
     odd = client.get("/healthz", headers={"X-Request-ID": "no spaces or ; allowed"})
     assert odd.headers["x-request-id"] != "no spaces or ; allowed"
 
+    # A line is written once its response has gone out, so the last may lag a moment.
+    wait_until(lambda: odd.headers["x-request-id"] in server.log_path.read_text(), 10, "log")
     lines = request_lines(server)
     by_id = {line["request_id"]: line for line in lines}
     assert by_id["trace-42"]["method"] == "GET"
