@@ -12,7 +12,7 @@ from api.access import Keyring, install_access, requires
 from api.bootstrap import bootstrap
 from api.guards import BodyGuard
 from api.idempotency import IdempotencyKeys
-from api.problem_docs import PROBLEM_RESPONSES
+from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
 from api.routers import courses, enrollments, health, progress
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_access(app)
+    document_idempotency_key(app)
     # Reads need `read`; every other method needs the scope named here.
     app.include_router(courses.router, dependencies=[requires("admin")])
     app.include_router(enrollments.router, dependencies=[requires("write")])
