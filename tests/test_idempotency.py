@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
+from api.bootstrap import bootstrap
+from api.idempotency import TABLE
 from api.settings import Settings
 from tests.conftest import Server
 from tests.factories import new_id
@@ -94,3 +97,29 @@ def test_concurrent_requests_with_one_key_append_once(client: httpx.Client) -> N
     assert len({a.text for a in answers}) == 1
     assert answers[0].json()["appended"] == ["ModuleCompleted"]
     assert head(client) == start + 1
+
+
+@pytest.mark.slow  # waits out the in-flight grace period (5 s)
+def test_a_retry_after_a_lost_answer_is_not_counted_twice(
+    client: httpx.Client, settings: Settings
+) -> None:
+    course = new_id("course")
+    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+    enrolled = client.post("/v1/enrollments", json={"learner_id": "ada", "course_id": course})
+    completion = f"/v1/enrollments/{enrolled.json()['enrollment_id']}/units/u4/completion"
+    lost_key = key("lost")
+    assert client.post(completion, json={}, headers=lost_key).json()["appended"]
+    start = head(client)
+    # As if the server died after the events committed but before it stored its answer.
+    services = bootstrap(settings)
+    try:
+        with services.db.transaction() as cursor:
+            cursor.execute(f"UPDATE {services.db.table(TABLE)} SET status = NULL, body = NULL")
+    finally:
+        services.close()
+
+    retried = client.post(completion, json={}, headers=lost_key)
+    assert retried.status_code == 200
+    assert retried.json()["appended"] == []  # the completion was already recorded
+    assert head(client) == start
+    assert client.post(completion, json={}, headers=lost_key).json() == retried.json()
