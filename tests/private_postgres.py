@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,14 @@ def postgres_bin() -> Path | None:
         path for path in [shutil.which("initdb")] if path
     ]
     return Path(found[-1]).parent if found else None
+
+
+def has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 class PrivatePostgres:
@@ -72,6 +81,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    if os.geteuid() == 0 and not (shutil.which("runuser") and has_user("postgres")):
+        pytest.skip("initdb refuses root, and there is no postgres user to run it as")
     cluster = PrivatePostgres(bin_dir)
     try:
         cluster.start()
