@@ -184,18 +184,24 @@ class IdempotencyKeys:
         if not self._may_replay(state, credential):
             await self.app(scope, receive, send)  # the route answers 401
             return
+        # BodyGuard (outside this middleware) has already bounded the body.
         body = await read_body(receive, 1 << 62) or b""
         receive = replaying(body, receive)
         store = IdempotencyStore(state.services.db)
         claim = Claim(row_key(credential, key), fingerprint(scope, body))
         try:
-            remembered = await run_in_threadpool(store.find, claim.key)
-        except PersistenceError as error:
+            await self._answer(store, claim, scope, receive, send)
+        except PersistenceError as error:  # raised before anything was sent
             log.warning("idempotency keys unavailable: %s", error)
-            await problem(
+            unavailable = problem(
                 503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"}
-            )(scope, receive, send)
-            return
+            )
+            await unavailable(scope, receive, send)
+
+    async def _answer(
+        self, store: IdempotencyStore, claim: Claim, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        remembered = await run_in_threadpool(store.find, claim.key)
         if remembered is None:
             answer = Answer()
             token = current_claim.set(claim)
