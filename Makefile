@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick clean
+.PHONY: install run test lint bench bench-quick clean fuzz
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,6 +26,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# A longer schema-driven fuzz run than the one in `make test` (a real server, its own OpenAPI).
+fuzz: install
+	LEDGER_FUZZ_EXAMPLES=$${LEDGER_FUZZ_EXAMPLES:-300} $(BIN)/pytest -q tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -14,6 +14,7 @@ from api.settings import Settings
 from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
+from projections.leadership import AdvisoryLock, NoLock, ProjectorLock, lock_key
 from projections.queries import ProgressQueries
 from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.store import ProgressStore
@@ -32,12 +33,14 @@ class LedgerServices:
     rebuilds: RebuildJobs
     _stop: threading.Event = field(default_factory=threading.Event)
     _projector: threading.Thread | None = None
+    projector_lock: ProjectorLock = field(default_factory=NoLock)
 
     def start_projection(self) -> None:
         """Runs the live projection on a background thread of this process."""
         self._projector = threading.Thread(
             target=self.engine.follow_live,
             args=(self._stop, self.waker),
+            kwargs={"may_project": self.projector_lock},
             name="projection",
             daemon=True,
         )
@@ -53,6 +56,7 @@ class LedgerServices:
         self.waker.close()
         if self._projector is not None:
             self._projector.join(timeout=10)
+        self.projector_lock.close()
         self.ledger.close()
 
 
@@ -74,8 +78,13 @@ def bootstrap(settings: Settings) -> LedgerServices:
         waker = PostgresWaker(postgres_conninfo(settings), channel)
     else:
         waker = LocalWaker()
+    projector_lock: ProjectorLock = NoLock()
+    if is_postgres(settings.database_url):
+        key = lock_key(settings.database_schema or "public")
+        projector_lock = AdvisoryLock(postgres_conninfo(settings), key)
     return LedgerServices(
         settings=settings,
+        projector_lock=projector_lock,
         ledger=ledger,
         db=db,
         store=store,

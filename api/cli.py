@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from api import operations
+from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from api.bootstrap import LedgerServices, bootstrap
 from api.settings import Settings
 from projections.rules import RULES
@@ -28,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="print a new key (once) and its hash line")
+    create.add_argument("--scopes", default="read", help="comma-separated: read,write,admin")
+    create.add_argument("--name", default="key", help="a label for logs and 403 messages")
 
     commands.add_parser("project", help="keep the live projection current (its own process)")
 
@@ -49,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "keys":
+        return create_key(args.name, args.scopes)
     services = bootstrap(Settings())
     try:
         if args.command == "project":
@@ -63,7 +73,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(host: str, port: int) -> int:
     import uvicorn
 
-    uvicorn.run("api.main:app", host=host, port=port)
+    refusal = open_access_refusal(host, Settings())
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    # Requests are logged as JSON lines by api.request_log, so uvicorn's own log is off.
+    uvicorn.run("api.main:app", host=host, port=port, access_log=False)
+    return 0
+
+
+def open_access_refusal(host: str, settings: Settings) -> str | None:
+    """Why `serve` must not start (bad keys, or no keys off loopback); None when it may."""
+    try:
+        keyring = Keyring.from_settings(settings)
+    except KeyConfigError as error:
+        return f"progress-ledger: {error}"
+    if not keyring.is_open:
+        logging.info("API keys: %d configured; every request needs one", len(keyring.keys))
+        return None
+    if not is_loopback(host):
+        return (
+            f"progress-ledger: refusing to serve on {host} without API keys: anyone who can "
+            "reach it could read and write every record. Create one with `progress-ledger "
+            "keys create --scopes read,write,admin` and set LEDGER_API_KEYS (or "
+            "LEDGER_API_KEYS_FILE), or serve on 127.0.0.1."
+        )
+    logging.warning("no API keys configured: the API is open, served on loopback (%s) only", host)
+    return None
+
+
+def create_key(name: str, scopes: str) -> int:
+    try:
+        key, line = new_key(name, set(parse_scopes(scopes)))
+    except KeyConfigError as error:
+        print(f"progress-ledger: {error}", file=sys.stderr)
+        return 2
+    print(f"key:       {key}")
+    print(f"hash line: {line}")
+    print(
+        "The key is shown once: give it to the client. Add the hash line to LEDGER_API_KEYS "
+        "(entries separated by ';') or to the LEDGER_API_KEYS_FILE.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -77,7 +128,7 @@ def project(services: LedgerServices) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print("projecting the live generation; Ctrl-C to stop", file=sys.stderr)
-    services.engine.follow_live(stop, services.waker)
+    services.engine.follow_live(stop, services.waker, may_project=services.projector_lock)
     return 0
 
 

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from api.bootstrap import LedgerServices
 from api.problems import ServiceUnavailable
@@ -37,6 +38,18 @@ def wait_for_position(
     """Read your writes: block (bounded) until the projection has applied `min_position`."""
     if not min_position:
         return
+    head = services.ledger.head_position()
+    if min_position > head:
+        # No write was ever acknowledged there: waiting could only time out.
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "min_position"),
+                    "msg": f"is beyond the log's head ({head})",
+                    "type": "value_error",
+                }
+            ]
+        )
     timeout = services.settings.read_wait_timeout
     if services.projects_here:
         if services.engine.wait_for(min_position, timeout):

@@ -6,6 +6,10 @@ from urllib.parse import unquote, urlsplit
 
 from api.settings import Settings
 
+# Recorders that write Idempotency-Key rows in the events' transaction.
+SQLITE_RECORDER_TOPIC = "api.recorders:SQLiteIdempotentRecorder"
+POSTGRES_RECORDER_TOPIC = "api.recorders:PostgresIdempotentRecorder"
+
 
 class DatabaseUrlError(ValueError):
     pass
@@ -28,6 +32,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "10",
             "CREATE_TABLE": "y",
+            "APPLICATION_RECORDER_TOPIC": SQLITE_RECORDER_TOPIC,
         }
     if is_postgres(settings.database_url):
         timeout = str(max(1, round(settings.database_connect_timeout)))
@@ -47,6 +52,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
             "POSTGRES_PRE_PING": "y",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "CREATE_TABLE": "y",
+            "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
         }
     raise DatabaseUrlError(
         f"LEDGER_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.scheme!r}"

@@ -8,8 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.access import Keyring, install_access, requires
 from api.bootstrap import bootstrap
+from api.guards import BodyGuard
+from api.idempotency import IdempotencyKeys
+from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
+from api.request_log import RequestLog
 from api.routers import courses, enrollments, health, history, progress, projections
 from api.settings import Settings
 
@@ -24,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.start_projection()
             services.ledger.on_recorded.append(lambda _: services.waker.wake())
         app.state.services = services
+        app.state.keyring = Keyring.from_settings(services.settings)
         try:
             yield
         finally:
@@ -34,12 +40,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="An event-sourced ledger of learner progress.",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)
-    for router in (courses.router, enrollments.router, progress.router, health.router):
-        app.include_router(router)
-    for router in (history.router, projections.router):
-        app.include_router(router)
+    install_access(app)
+    document_idempotency_key(app)
+    # Reads need `read`; every other method needs the scope named here.
+    app.include_router(courses.router, dependencies=[requires("admin")])
+    app.include_router(enrollments.router, dependencies=[requires("write")])
+    app.include_router(progress.router, dependencies=[requires("read")])
+    app.include_router(history.router, dependencies=[requires("read")])
+    app.include_router(projections.router, dependencies=[requires("admin")])
+    app.include_router(health.router)
+    # Outermost last: log → body limits → Idempotency-Key → routes.
+    app.add_middleware(IdempotencyKeys)
+    app.add_middleware(BodyGuard)
+    app.add_middleware(RequestLog)
     return app
 
 

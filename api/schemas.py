@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 ID_PATTERN = r"^[A-Za-z0-9._:+@~-]{1,200}$"
 
@@ -72,9 +72,19 @@ class EnrollmentOut(BaseModel):
     position: int
 
 
+# A clock a little ahead is tolerated; a date far in the future is a client bug.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_the_future(value: datetime | None) -> datetime | None:
+    if value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise ValueError("must not be in the future (5 minutes of clock skew are allowed)")
+    return value
+
+
 class CompletionIn(Strict):
-    occurred_at: AwareDatetime | None = Field(
-        None, description="When the learner did it (ISO-8601 with a UTC offset)"
+    occurred_at: Annotated[AwareDatetime | None, AfterValidator(not_in_the_future)] = Field(
+        None, description="When the learner did it (ISO-8601 with a UTC offset), not in the future"
     )
 
 

@@ -26,3 +26,9 @@ class Settings(BaseSettings):
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
     )
     database_pool_size: int = Field(8, ge=1)
+    # Reliability and security (issue 5).
+    api_keys: str = Field(
+        "", description="API key hash lines NAME:SCOPES:SHA256HEX, separated by ';' or newlines"
+    )
+    api_keys_file: str = Field("", description="A file of API key hash lines, one a line")
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted")

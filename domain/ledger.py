@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,12 @@ class ProgressLedger(Application[UUID]):
         super().__init__(env)
         # Called with the new head position after every save that appended events.
         self.on_recorded: list[Callable[[int], None]] = []
+        # Commands on one aggregate take turns inside this process, so a crowd of them
+        # does not burn its attempts on conflicts; other processes still meet the retry.
+        self._turns = [threading.Lock() for _ in range(64)]
+
+    def _turn(self, aggregate_id: object) -> threading.Lock:
+        return self._turns[hash(aggregate_id) % len(self._turns)]
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
@@ -98,6 +105,10 @@ class ProgressLedger(Application[UUID]):
         make two."""
         self.get_course(course_id)
         enrollment_id = enrollment_aggregate_id(course_id, learner_id)
+        with self._turn(enrollment_id):
+            return self._enroll(learner_id, course_id, enrollment_id)
+
+    def _enroll(self, learner_id: str, course_id: str, enrollment_id: UUID) -> Enrolled:
         for _ in range(self.max_attempts):
             try:
                 enrollment = self.get_enrollment(enrollment_id)
@@ -160,12 +171,14 @@ class ProgressLedger(Application[UUID]):
         return aggregate
 
     def _change_course(self, course_id: str, change: Callable[[Course], None]) -> Recorded:
-        return self._retry(lambda: self.get_course(course_id), change, "course_id")
+        with self._turn(course_id):
+            return self._retry(lambda: self.get_course(course_id), change, "course_id")
 
     def _change_enrollment(
         self, enrollment_id: UUID, change: Callable[[Enrollment], None]
     ) -> Recorded:
-        return self._retry(lambda: self.get_enrollment(enrollment_id), change, "enrollment_id")
+        with self._turn(enrollment_id):
+            return self._retry(lambda: self.get_enrollment(enrollment_id), change, "enrollment_id")
 
     def _retry(self, load: Callable[[], A], change: Callable[[A], None], field: str) -> Recorded:
         for _ in range(self.max_attempts):

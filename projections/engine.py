@@ -100,14 +100,25 @@ class ProjectionEngine:
                 on_batch(generation)
         return generation
 
-    def follow_live(self, stop: threading.Event, waker: Waker, *, idle_wait: float = 1.0) -> None:
-        """Keeps the live generation current until stopped; survives database outages."""
+    def follow_live(
+        self,
+        stop: threading.Event,
+        waker: Waker,
+        *,
+        idle_wait: float = 1.0,
+        may_project: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Keeps the live generation current until stopped; survives database outages.
+
+        While `may_project` says no (another process holds the projector lock) it only
+        follows the live position, so reads here still see their writes."""
         backoff = 0.1
         while not stop.is_set():
             try:
                 generation = self.store.live_generation()
                 self._announce(generation.position)
-                self.catch_up(generation)
+                if may_project():
+                    self.catch_up(generation)
                 backoff = 0.1
             except PersistenceError as error:
                 log.warning("projection paused: %s; retrying in %.1fs", error, backoff)

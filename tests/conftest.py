@@ -46,6 +46,16 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     drop_schema(schema)
 
 
+@pytest.fixture
+def postgres_settings() -> Iterator[Settings]:
+    """PostgreSQL only (own schema), for tests of processes that share one database."""
+    if not POSTGRES_URL:
+        pytest.skip("LEDGER_TEST_DATABASE_URL is not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(database_url=POSTGRES_URL, database_schema=schema, embedded_projection=False)
+    drop_schema(schema)
+
+
 def drop_schema(schema: str) -> None:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -80,7 +90,9 @@ def free_port() -> int:
 class Server:
     """A real `progress-ledger serve` process on loopback."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -88,7 +100,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
             cwd=ROOT,
-            env=settings_environment(settings),
+            env={**settings_environment(settings), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -107,7 +119,15 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
+        if self._log.closed:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=15)

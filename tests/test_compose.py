@@ -62,6 +62,8 @@ def test_the_commands_are_the_cli_s_own(services: dict[str, Any]) -> None:
     assert (serve.command, serve.host) == ("serve", "0.0.0.0")
     assert f"127.0.0.1:{serve.port}:{serve.port}" in services["api"]["ports"]
     assert parser.parse_args(services["projector"]["command"]).command == "project"
+    # `serve` refuses a non-loopback host without keys, so compose must demand them.
+    assert services["api"]["environment"]["LEDGER_API_KEYS"].startswith("${LEDGER_API_KEYS:?")
     # The image's default command is the API, too.
     assert parser.parse_args(dockerfile_instruction("CMD")) == serve
 

@@ -1,0 +1,180 @@
+"""API keys and scopes: who may read, write or administer.
+
+Keys are stored only as SHA-256 hashes (a key is 32 random bytes, so a fast hash is enough)
+in hash lines `NAME:SCOPES:SHA256HEX`, from LEDGER_API_KEYS (lines separated by newlines or
+`;`) and/or the file named by LEDGER_API_KEYS_FILE. With no keys at all the API is open, and
+`progress-ledger serve` then refuses any address but loopback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import problem
+from api.settings import Settings
+
+SCOPES = ("read", "write", "admin")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+KEY_PREFIX = "pl_"
+
+
+class KeyConfigError(ValueError):
+    pass
+
+
+class AccessDenied(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    scopes: frozenset[str]
+    digest: bytes
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def hash_line(name: str, scopes: frozenset[str] | set[str], key: str) -> str:
+    ordered = ",".join(scope for scope in SCOPES if scope in scopes)
+    return f"{name}:{ordered}:{digest(key).hex()}"
+
+
+def new_key(name: str, scopes: set[str]) -> tuple[str, str]:
+    """A fresh random key and the hash line that configures it."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, hash_line(name, scopes, key)
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
+    unknown = scopes - set(SCOPES)
+    if not scopes or unknown:
+        raise KeyConfigError(
+            f"scopes must be a comma-separated subset of {', '.join(SCOPES)}, not {text!r}"
+        )
+    return scopes
+
+
+def parse_hash_lines(text: str, source: str) -> list[ApiKey]:
+    keys = []
+    for number, raw in enumerate(re.split(r"[\n;]", text), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        if len(parts) != 3 or not NAME_PATTERN.match(parts[0]):
+            raise KeyConfigError(f"{source} entry {number}: expected NAME:SCOPES:SHA256HEX")
+        name, scopes, hexdigest = parts
+        if not HASH_PATTERN.match(hexdigest):
+            raise KeyConfigError(f"{source} entry {number}: the hash must be 64 hex digits")
+        keys.append(ApiKey(name, parse_scopes(scopes), bytes.fromhex(hexdigest)))
+    return keys
+
+
+class Keyring:
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self.keys = tuple(keys)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keyring:
+        keys = parse_hash_lines(settings.api_keys, "LEDGER_API_KEYS")
+        if settings.api_keys_file:
+            path = Path(settings.api_keys_file)
+            try:
+                text = path.read_text()
+            except OSError as error:
+                raise KeyConfigError(f"LEDGER_API_KEYS_FILE: cannot read {path}: {error}") from None
+            keys += parse_hash_lines(text, str(path))
+        return cls(keys)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.keys
+
+    def identify(self, presented: str) -> ApiKey | None:
+        """The key with this secret; every configured hash is compared, in constant time."""
+        presented_digest = digest(presented)
+        found = None
+        for key in self.keys:
+            if hmac.compare_digest(key.digest, presented_digest):
+                found = key
+        return found
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def keyring_for(state: Any) -> Keyring:
+    """The app's keyring, read from its settings once."""
+    keyring: Keyring | None = getattr(state, "keyring", None)
+    if keyring is None:
+        keyring = Keyring.from_settings(state.services.settings)
+        state.keyring = keyring
+    return keyring
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `progress-ledger keys create`; not needed when no keys are set",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def caller(request: Request, credentials: Credentials) -> ApiKey | None:
+    """The key that signed this request; None when the API is open. 401 when unknown."""
+    keyring = keyring_for(request.app.state)
+    if keyring.is_open:
+        return None
+    if credentials is None:
+        raise AccessDenied(401, "an API key is required: send `Authorization: Bearer KEY`")
+    key = keyring.identify(credentials.credentials)
+    if key is None:
+        raise AccessDenied(401, "the API key is not known")
+    request.state.key_name = key.name
+    return key
+
+
+def requires(scope: str) -> Any:
+    """A router dependency: reads (GET) need `read`, every other method needs `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def check(request: Request, key: Annotated[ApiKey | None, Depends(caller)]) -> None:
+        needed = "read" if request.method in READ_METHODS else scope
+        if key is not None and needed not in key.scopes:
+            raise AccessDenied(403, f"the API key {key.name!r} lacks the {needed!r} scope")
+
+    return Depends(check)
+
+
+def install_access(app: FastAPI) -> None:
+    @app.exception_handler(AccessDenied)
+    def denied(_: Request, error: AccessDenied) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return problem(error.status, error.detail, field="Authorization", headers=headers)

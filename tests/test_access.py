@@ -1,0 +1,138 @@
+"""API keys and scopes through a real server: 401 without a known key, 403 without the scope,
+nothing appended either way; with no keys the server is open but only on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.settings import Settings
+from tests.conftest import ROOT, Server, settings_environment
+from tests.factories import new_id
+from tests.http_helpers import assert_problem, course_body, head
+
+
+def create_key(name: str, scopes: str) -> tuple[str, str]:
+    """A key and its hash line, from `progress-ledger keys create`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "keys", "create", "--name", name, "--scopes", scopes],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = dict(line.split(":", 1) for line in done.stdout.splitlines())
+    return lines["key"].strip(), lines["hash line"].strip()
+
+
+@pytest.fixture
+def created_keys() -> dict[str, tuple[str, str]]:
+    return {scopes: create_key(f"k-{scopes}", scopes) for scopes in ("read", "write", "admin")}
+
+
+@pytest.fixture
+def keys(created_keys: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {scopes: key for scopes, (key, _) in created_keys.items()}
+
+
+@pytest.fixture
+def guarded(
+    settings: Settings, tmp_path: Path, created_keys: dict[str, tuple[str, str]]
+) -> Iterator[Server]:
+    lines = [line for _, line in created_keys.values()]
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# admin and reader\n" + "\n".join(lines[1:]) + "\n")
+    running = Server(
+        settings,
+        tmp_path / "server.log",
+        extra_env={"LEDGER_API_KEYS": lines[0], "LEDGER_API_KEYS_FILE": str(keys_file)},
+    )
+    yield running
+    running.stop()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_keys_and_scopes_decide_who_may_do_what(guarded: Server, keys: dict[str, str]) -> None:
+    reader, writer, admin = bearer(keys["read"]), bearer(keys["write"]), bearer(keys["admin"])
+    course = new_id("course")
+    with httpx.Client(base_url=guarded.url, timeout=30) as client:
+        start = head(client)
+        for headers in ({}, bearer("pl_not-a-key"), {"Authorization": "Basic eDp5"}):
+            refused = client.post("/v1/courses", json=course_body(course), headers=headers)
+            assert_problem(refused, 401, "Authorization")
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert_problem(client.get(f"/v1/courses/{course}"), 401)
+        for headers in (reader, writer):
+            forbidden = client.post("/v1/courses", json=course_body(course), headers=headers)
+            assert_problem(forbidden, 403, "Authorization")
+        assert head(client) == start  # nothing appended
+
+        created = client.post("/v1/courses", json=course_body(course), headers=admin)
+        assert created.status_code == 201, created.text
+        assert client.get(f"/v1/courses/{course}", headers=reader).status_code == 200
+
+        enrollment = {"learner_id": "ada", "course_id": course}
+        assert_problem(client.post("/v1/enrollments", json=enrollment, headers=reader), 403)
+        assert_problem(client.post("/v1/enrollments", json=enrollment, headers=admin), 403)
+        before = head(client)
+        enrolled = client.post("/v1/enrollments", json=enrollment, headers=writer)
+        assert enrolled.status_code == 201, enrolled.text
+        enrollment_id = enrolled.json()["enrollment_id"]
+        completion = f"/v1/enrollments/{enrollment_id}/units/u2/completion"
+        assert_problem(client.post(completion, headers=reader), 403)
+        assert head(client) == before + 1
+        assert client.post(completion, headers=writer).status_code == 200
+
+        progress = client.get(
+            f"/v1/learners/ada/courses/{course}/progress",
+            params={"min_position": head(client)},
+            headers=reader,
+        )
+        assert progress.status_code == 200, progress.text
+        assert progress.json()["completed_units"] == 1
+        assert_problem(client.get("/v1/learners/ada/progress"), 401)
+    log = guarded.log_path.read_text()
+    assert "API keys: 3 configured" in log
+    for key in keys.values():
+        assert key not in log  # no secrets in the logs
+
+
+def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    env = settings_environment(settings)
+    refused = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0", "--port", "9"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without API keys" in refused.stderr
+
+    broken = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0", "--port", "9"],
+        cwd=ROOT,
+        env={**env, "LEDGER_API_KEYS": "ci:read:not-a-hash"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert broken.returncode == 2
+    assert "the hash must be 64 hex digits" in broken.stderr
+
+    server = Server(settings, tmp_path / "server.log")
+    try:
+        assert httpx.get(f"{server.url}/v1/learners/ada/progress").status_code == 200
+    finally:
+        server.stop()
+    assert "the API is open, served on loopback (127.0.0.1) only" in server.log_path.read_text()

@@ -1,0 +1,125 @@
+"""Idempotency-Key through a real server: a repeat answers the first answer without appending,
+another body under the same key is 422, and keys survive a restart (they are in the database,
+written in the events' transaction)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.bootstrap import bootstrap
+from api.idempotency import TABLE
+from api.settings import Settings
+from tests.conftest import Server
+from tests.factories import new_id
+from tests.http_helpers import assert_problem, course_body, head
+
+
+def key(name: str) -> dict[str, str]:
+    return {"Idempotency-Key": new_id(name)}
+
+
+def test_a_repeated_request_answers_again_without_appending(
+    settings: Settings, tmp_path: Path
+) -> None:
+    server = Server(settings, tmp_path / "first.log")
+    course = new_id("course")
+    with server, httpx.Client(base_url=server.url, timeout=30) as client:
+        created_key = key("create")
+        created = client.post("/v1/courses", json=course_body(course), headers=created_key)
+        again = client.post("/v1/courses", json=course_body(course), headers=created_key)
+        assert (created.status_code, again.status_code) == (201, 201)
+        assert again.json() == created.json()
+        assert again.headers["idempotent-replayed"] == "true"
+
+        enroll_key = key("enroll")
+        enrollment = {"learner_id": "ada", "course_id": course}
+        enrolled = client.post("/v1/enrollments", json=enrollment, headers=enroll_key)
+        assert enrolled.status_code == 201
+        completion = f"/v1/enrollments/{enrolled.json()['enrollment_id']}/units/u2/completion"
+        done_key = key("done")
+        done = client.post(completion, json={}, headers=done_key)
+        assert done.json()["appended"] == ["UnitCompleted"]
+        start = head(client)
+        assert client.post(completion, json={}, headers=done_key).json() == done.json()
+
+        other = client.post(
+            completion, json={"occurred_at": "2024-01-01T00:00:00Z"}, headers=done_key
+        )
+        assert_problem(other, 422, "Idempotency-Key")
+        elsewhere = client.post(completion.replace("u2", "u4"), json={}, headers=done_key)
+        assert_problem(elsewhere, 422, "Idempotency-Key")
+
+        # A command that appends nothing is remembered too.
+        nothing_key = key("nothing")
+        nothing = client.post(completion, json={}, headers=nothing_key)
+        assert nothing.json()["appended"] == []
+        assert client.post(completion, json={}, headers=nothing_key).json() == nothing.json()
+        # Refusals are not remembered: the same key may be used once the request is right.
+        missing = f"/v1/enrollments/{enrolled.json()['enrollment_id']}/units/nope/completion"
+        retry_key = key("retry")
+        assert_problem(client.post(missing, json={}, headers=retry_key), 404)
+        assert head(client) == start
+        fixed = client.post(completion.replace("u2", "u4"), json={}, headers=retry_key)
+        assert fixed.json()["appended"] == ["UnitCompleted"]
+        start += 1
+
+    restarted = Server(settings, tmp_path / "second.log")
+    with restarted, httpx.Client(base_url=restarted.url, timeout=30) as client:
+        replayed = client.post(completion, json={}, headers=done_key)
+        assert replayed.json() == done.json()
+        assert (
+            client.post("/v1/enrollments", json=enrollment, headers=enroll_key).status_code == 201
+        )
+        assert_problem(client.post(completion, json={"x": 1}, headers=done_key), 422)
+        assert head(client) == start
+
+
+def test_concurrent_requests_with_one_key_append_once(client: httpx.Client) -> None:
+    course = new_id("course")
+    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+    enrolled = client.post("/v1/enrollments", json={"learner_id": "ada", "course_id": course})
+    enrollment_id = enrolled.json()["enrollment_id"]
+    start = head(client)
+    same_key = key("same")
+
+    def complete(_: int) -> httpx.Response:
+        return client.post(
+            f"/v1/enrollments/{enrollment_id}/modules/m1/completion", json={}, headers=same_key
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(complete, range(16)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert answers[0].json()["appended"] == ["ModuleCompleted"]
+    assert head(client) == start + 1
+
+
+@pytest.mark.slow  # waits out the in-flight grace period (5 s)
+def test_a_retry_after_a_lost_answer_is_not_counted_twice(
+    client: httpx.Client, settings: Settings
+) -> None:
+    course = new_id("course")
+    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+    enrolled = client.post("/v1/enrollments", json={"learner_id": "ada", "course_id": course})
+    completion = f"/v1/enrollments/{enrolled.json()['enrollment_id']}/units/u4/completion"
+    lost_key = key("lost")
+    assert client.post(completion, json={}, headers=lost_key).json()["appended"]
+    start = head(client)
+    # As if the server died after the events committed but before it stored its answer.
+    services = bootstrap(settings)
+    try:
+        with services.db.transaction() as cursor:
+            cursor.execute(f"UPDATE {services.db.table(TABLE)} SET status = NULL, body = NULL")
+    finally:
+        services.close()
+
+    retried = client.post(completion, json={}, headers=lost_key)
+    assert retried.status_code == 200
+    assert retried.json()["appended"] == []  # the completion was already recorded
+    assert head(client) == start
+    assert client.post(completion, json={}, headers=lost_key).json() == retried.json()
