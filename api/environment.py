@@ -15,6 +15,10 @@ def is_postgres(database_url: str) -> bool:
     return urlsplit(database_url).scheme in ("postgresql", "postgres")
 
 
+# Decodes the library's JSON with orjson; the stored shape is the library's own.
+TRANSCODER = {"TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder"}
+
+
 def library_environment(settings: Settings) -> dict[str, str]:
     url = urlsplit(settings.database_url)
     if url.scheme == "sqlite":
@@ -24,6 +28,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
         if not database:
             raise DatabaseUrlError("LEDGER_DATABASE_URL needs a file: sqlite:///./ledger.sqlite3")
         return {
+            **TRANSCODER,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "10",
@@ -32,6 +37,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
     if is_postgres(settings.database_url):
         timeout = str(max(1, round(settings.database_connect_timeout)))
         return {
+            **TRANSCODER,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",

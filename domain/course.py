@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
@@ -69,7 +70,7 @@ class Unit:
             "modules": [module.as_spec() for module in self.modules],
         }
 
-    @property
+    @cached_property
     def module_ids(self) -> tuple[str, ...]:
         return tuple(module.module_id for module in self.modules)
 

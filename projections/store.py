@@ -81,15 +81,6 @@ UNIT_PROGRESS_COLUMNS = (
 COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
 
 
-def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
-
-
 def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
@@ -345,8 +336,10 @@ class ProgressStore:
                 (course_id, unit_id),
             )
         courses = [fold.courses[course_id] for course_id in sorted(changes.courses)]
-        cursor.executemany(
-            upsert(t.course_structure, COURSE_STRUCTURE_COLUMNS, ["course_id"]),
+        cursor.upsert(
+            t.course_structure,
+            COURSE_STRUCTURE_COLUMNS,
+            ["course_id"],
             [
                 (
                     c.course_id,
@@ -402,10 +395,5 @@ class ProgressStore:
                             ts(changed_units[unit.unit_id]),
                         )
                     )
-        cursor.executemany(
-            upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"]), progress_rows
-        )
-        cursor.executemany(
-            upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"]),
-            unit_rows,
-        )
+        cursor.upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"], progress_rows)
+        cursor.upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"], unit_rows)
