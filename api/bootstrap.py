@@ -9,6 +9,7 @@ import psycopg
 
 from api.environment import is_postgres, library_environment, postgres_conninfo
 from api.settings import Settings
+from domain.group_commit import GroupCommitLedger
 from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
@@ -55,7 +56,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
     env = library_environment(settings)
     if is_postgres(settings.database_url) and settings.database_schema:
         _create_schema(settings)
-    ledger = ProgressLedger(env=env)
+    ledger = (GroupCommitLedger if settings.group_commit else ProgressLedger)(env=env)
     db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
     store = ProgressStore(db)
     store.create_schema(default_rules=settings.rules)

@@ -26,3 +26,6 @@ class Settings(BaseSettings):
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
     )
     database_pool_size: int = Field(8, ge=1)
+    group_commit: bool = Field(
+        True, description="Commit concurrent commands together: one insert, one fsync"
+    )

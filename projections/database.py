@@ -186,9 +186,7 @@ class _PostgresCursor:
         with self._cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        self._cursor.execute(
-            upsert_statement(table, columns, key, f"SELECT {names} FROM {stage}")
-        )
+        self._cursor.execute(upsert_statement(table, columns, key, f"SELECT {names} FROM {stage}"))
         self._cursor.execute(f"DROP TABLE {stage}")
 
     def fetchone(self) -> Row | None:

@@ -396,4 +396,6 @@ class ProgressStore:
                         )
                     )
         cursor.upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"], progress_rows)
-        cursor.upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"], unit_rows)
+        cursor.upsert(
+            t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"], unit_rows
+        )
