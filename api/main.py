@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.bootstrap import bootstrap
 from api.problems import install_problem_handlers
-from api.routers import courses, enrollments, health, progress
+from api.routers import batch, courses, enrollments, health, progress
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (courses.router, enrollments.router, progress.router, health.router):
         app.include_router(router)
+    app.include_router(batch.router)
     return app
 
 
