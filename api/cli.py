@@ -9,9 +9,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from api.bootstrap import LedgerServices, bootstrap
 from api.settings import Settings
+from ingest.cli import import_file
 from projections.rules import RULES
 from projections.store import Generation
 
@@ -36,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--rules", choices=sorted(RULES), help="rules of the new generation (default: live's)"
     )
+    importing = commands.add_parser(
+        "import", help="record completions from an NDJSON file (one item a line)"
+    )
+    importing.add_argument(
+        "file", type=Path, help="NDJSON: learner_id, course_id, unit_id|module_id"
+    )
+    importing.add_argument("--enroll", action="store_true", help="enroll learners as needed")
+    importing.add_argument("--batch-size", type=int, default=5000, help="lines per transaction")
     return parser
 
 
@@ -48,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "project":
             return project(services)
+        if args.command == "import":
+            return import_file(services, args.file, enroll=args.enroll, batch_size=args.batch_size)
         return rebuild(services, args.rules)
     finally:
         services.close()
