@@ -38,6 +38,7 @@ class PendingSave:
 class GroupCommitLedger(ProgressLedger):
     """ProgressLedger whose saves from concurrent threads are committed together."""
 
+    name = ProgressLedger.name  # the same event store, not one named after this class
     # Enough to cover every request a busy server has in flight; bounded so one insert
     # (and the time the table lock is held) stays short.
     max_batch = 256

@@ -27,6 +27,8 @@ def pending(*enrollments: Enrollment) -> PendingSave:
 
 def test_the_composition_root_builds_a_group_committing_ledger(services: LedgerServices) -> None:
     assert isinstance(services.ledger, GroupCommitLedger)
+    # Same application name, so the same event store as a plain ProgressLedger.
+    assert services.ledger.name == "ProgressLedger"
 
 
 def test_concurrent_completions_are_all_recorded(services: LedgerServices) -> None:
