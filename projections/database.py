@@ -58,6 +58,11 @@ class Database(ABC):
     def transaction(self, *, commit: bool = True) -> Any:
         """A context manager yielding a Cursor; commits at the end when asked to."""
 
+    def one_statement(self) -> Any:
+        """A cursor for a single read. On PostgreSQL it runs outside any explicit transaction:
+        one statement sees one snapshot, and it saves the BEGIN and ROLLBACK round trips."""
+        return self.transaction(commit=False)
+
     @abstractmethod
     def table(self, name: str) -> str:
         """The name to use in SQL, qualified by schema where there is one."""
@@ -140,6 +145,11 @@ class PostgresDatabase(Database):
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as cursor:
+            yield _PostgresCursor(cursor)
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Cursor]:
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             yield _PostgresCursor(cursor)
 
     def table(self, name: str) -> str:
