@@ -39,6 +39,8 @@ def library_environment(settings: Settings) -> dict[str, str]:
         return {
             **TRANSCODER,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # COPY for big inserts, same table lock (see ingest/copy_recorder.py).
+            "APPLICATION_RECORDER_TOPIC": "ingest.copy_recorder:CopyingApplicationRecorder",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
