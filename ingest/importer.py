@@ -68,10 +68,16 @@ class CompletionImporter:
         )
 
     def _attempt(self, items: list[CompletionItem | ItemError], enroll: bool) -> BatchResult:
-        valid = [item for item in items if isinstance(item, CompletionItem)]
-        courses = self._courses({item.course_id for item in valid})
+        keys = {
+            index: enrollment_id(item)
+            for index, item in enumerate(items)
+            if isinstance(item, CompletionItem)
+        }
+        courses = self._courses(
+            {item.course_id for item in items if isinstance(item, CompletionItem)}
+        )
         enrollments: dict[UUID, Enrollment] = load_aggregates(
-            self.ledger, self.db, {enrollment_id(item) for item in valid}
+            self.ledger, self.db, set(keys.values())
         )
         touched: dict[UUID, Enrollment] = {}
         results: list[ItemResult] = []
@@ -80,7 +86,7 @@ class CompletionImporter:
                 results.append(ItemResult(index, "error", error=item))
                 continue
             try:
-                enrollment, appended = self._apply(item, courses, enrollments, enroll)
+                enrollment, appended = self._apply(item, keys[index], courses, enrollments, enroll)
             except LedgerError as error:
                 results.append(
                     ItemResult(index, "error", error=ItemError(error.message, error.field))
@@ -109,6 +115,7 @@ class CompletionImporter:
     def _apply(
         self,
         item: CompletionItem,
+        key: UUID,
         courses: dict[str, Course | NotFoundError],
         enrollments: dict[UUID, Enrollment],
         enroll: bool,
@@ -118,7 +125,6 @@ class CompletionImporter:
         if isinstance(course, NotFoundError):
             raise course
         unit = course_unit(course, item)
-        key = enrollment_id(item)
         enrollment = enrollments.get(key)
         if enrollment is not None and enrollment.withdrawn and not enroll:
             raise EnrollmentWithdrawnError(
