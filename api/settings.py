@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     read_wait_timeout: float = Field(
         5.0, ge=0, description="How long a read waits for its min_position, in seconds"
     )
-    projection_batch_size: int = Field(5000, ge=1, le=100_000)
+    projection_batch_size: int = Field(20_000, ge=1, le=100_000)
     rules: str = Field("units-v1", description="Rules of the first projection generation")
     database_connect_timeout: float = Field(
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
