@@ -15,8 +15,15 @@ def is_postgres(database_url: str) -> bool:
     return urlsplit(database_url).scheme in ("postgresql", "postgres")
 
 
-# Decodes the library's JSON with orjson; the stored shape is the library's own.
-TRANSCODER = {"TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder"}
+# Decodes the library's JSON with orjson (the stored shape is the library's own), and keeps
+# recent aggregates in memory: a command reads only the events newer than its cached copy
+# (fast-forward), so it stays current with other processes' writes.
+TRANSCODER = {
+    "TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder",
+    "ENABLE_AGGREGATE_CACHING": "y",
+    "AGGREGATE_CACHE_MAXSIZE": "20000",
+    "AGGREGATE_CACHE_FASTFORWARD": "y",
+}
 
 
 def library_environment(settings: Settings) -> dict[str, str]:

@@ -42,6 +42,9 @@ class Module:
     def as_spec(self) -> ModuleSpec:
         return {"module_id": self.module_id, "title": self.title}
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Module:
+        return self  # immutable: a cached course is copied for each command, cheaply
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -69,6 +72,9 @@ class Unit:
             "weight": self.weight,
             "modules": [module.as_spec() for module in self.modules],
         }
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Unit:
+        return self  # immutable, like Module
 
     @cached_property
     def module_ids(self) -> tuple[str, ...]:
