@@ -64,12 +64,14 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "Durable unit completions over HTTP, 64 clients",
             f"{commands['requests_per_second']:,.0f}/s, p50 {commands['p50_ms']:.1f} ms, "
-            f"p99 {commands['p99_ms']:.1f} ms ({commands['non_2xx']} non-2xx)",
+            f"p99 {commands['p99_ms']:.1f} ms ({commands['non_2xx']} non-2xx); "
+            f"server CPU {commands['server_cpu_ms_per_request']:.2f} ms/request",
         ),
         (
             "No-op FastAPI endpoint, same body, 64 clients",
             f"{noop['requests_per_second']:,.0f}/s, p50 {noop['p50_ms']:.1f} ms, "
-            f"p99 {noop['p99_ms']:.1f} ms → commands at "
+            f"p99 {noop['p99_ms']:.1f} ms; server CPU "
+            f"{noop['server_cpu_ms_per_request']:.2f} ms/request → commands at "
             f"{commands['requests_per_second'] / noop['requests_per_second']:.2f}×",
         ),
         (
@@ -80,7 +82,8 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "Progress reads at saturation, 64 clients",
             f"{saturated['requests_per_second']:,.0f}/s, p50 {saturated['p50_ms']:.1f} ms, "
-            f"p99 {saturated['p99_ms']:.1f} ms",
+            f"p99 {saturated['p99_ms']:.1f} ms; "
+            f"server CPU {saturated['server_cpu_ms_per_request']:.2f} ms/request",
         ),
         (
             "Freshness, projector as its own process",

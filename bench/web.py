@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,22 @@ def bulk_ingest(server: Server, bodies: list[bytes]) -> dict[str, Any]:
     }
 
 
+def complete_units(
+    server: Server, enrollments: list[Enrollment], workdir: Path, seconds: float
+) -> dict[str, Any]:
+    paths = completion_paths(enrollments)
+    return run_wrk(server.url, paths, workdir, method="POST", body=COMPLETION_BODY, seconds=seconds)
+
+
+def measured(server: Server, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The run's figures, plus the server's own CPU time per request (robust to a busy
+    machine: it counts only what the server process spent)."""
+    before = server.cpu_seconds()
+    figures = run()
+    spent = server.cpu_seconds() - before
+    return {**figures, "server_cpu_ms_per_request": spent / max(figures["requests"], 1) * 1000}
+
+
 def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict[str, Any]:
     seconds = durations.load_seconds
     learners = max(100, int(seconds * 5000 / UNITS / len(course_ids_for_web())))
@@ -194,14 +211,7 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
         "/docs",
     )
     try:
-        figures["noop"] = run_wrk(
-            noop.url,
-            completion_paths(loaded),
-            workdir,
-            method="POST",
-            body=COMPLETION_BODY,
-            seconds=seconds,
-        )
+        figures["noop"] = measured(noop, lambda: complete_units(noop, loaded, workdir, seconds))
     finally:
         noop.stop()
 
@@ -209,21 +219,16 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
     api = Server("api.main:app", env, workdir / "api.log", "/readyz")
     project = projector(settings, workdir / "projector.log")
     try:
-        figures["commands"] = run_wrk(
-            api.url,
-            completion_paths(loaded),
-            workdir,
-            method="POST",
-            body=COMPLETION_BODY,
-            seconds=seconds,
-        )
+        figures["commands"] = measured(api, lambda: complete_units(api, loaded, workdir, seconds))
         with httpx.Client(base_url=api.url) as client:
             head = client.get("/readyz").json()["projection"]["head"]
         wait_caught_up(settings, head)
         reads_file = workdir / "reads.txt"
         reads_file.write_text("\n".join(read_paths(loaded)) + "\n")
         figures["reads_fixed"] = run_open_loop(api, reads_file, 1000, seconds)
-        figures["reads_saturation"] = run_wrk(api.url, read_paths(loaded), workdir, seconds=seconds)
+        figures["reads_saturation"] = measured(
+            api, lambda: run_wrk(api.url, read_paths(loaded), workdir, seconds=seconds)
+        )
         figures["freshness"] = freshness(api, settings, probed, durations.freshness_samples)
         figures["bulk"] = bulk_ingest(
             api, bulk_bodies(durations.bulk_requests, durations.bulk_items)
