@@ -1,16 +1,21 @@
-"""A faster decoder for the event store's JSON, reading exactly what the library wrote.
+"""A faster transcoder for the event store's JSON, in exactly the library's shape.
 
 The library's JSONTranscoder decodes with `json` and an object hook called for every
 object. orjson parses the same bytes several times faster; tagged values
 (`{"_type_": "datetime_iso", "_data_": ...}`) are revived afterwards by a walk that only
-descends into containers, with the common datetime case inlined. Encoding stays the
-library's, so the stored shape never changes and data written before still reads.
+descends into containers, with the common datetime case inlined.
+
+Encoding uses orjson too, with datetimes (and anything else orjson does not know) handed
+to the library's own tagging. orjson writes UUIDs as plain strings, which would change the
+shape, so a state holding a UUID is encoded by the library instead. Either way the stored
+JSON is what the library itself would read, and data written before still reads.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
@@ -18,7 +23,20 @@ from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredEr
 DATETIME = "datetime_iso"
 
 
+ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class FastJSONTranscoder(JSONTranscoder):
+    def encode(self, obj: Any) -> bytes:
+        if holds_uuid(obj):
+            return super().encode(obj)
+        try:
+            return orjson.dumps(obj, default=self._encode_obj, option=ENCODE_OPTIONS)
+        except orjson.JSONEncodeError as error:
+            if isinstance(error.__cause__, TranscodingNotRegisteredError):
+                raise error.__cause__ from None
+            raise
+
     def decode(self, data: bytes) -> Any:
         decoded = orjson.loads(data)
         if type(decoded) is dict:
@@ -52,3 +70,12 @@ class FastJSONTranscoder(JSONTranscoder):
         if type(value) is list:
             return [self._revive(item) for item in value]
         return value
+
+
+def holds_uuid(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return any(holds_uuid(item) for item in value.values())
+    if kind is list or kind is tuple:
+        return any(holds_uuid(item) for item in value)
+    return isinstance(value, UUID)

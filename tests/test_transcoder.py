@@ -46,6 +46,25 @@ def test_it_decodes_what_the_library_encoded(state: object) -> None:
     assert registered(FastJSONTranscoder()).decode(data) == library.decode(data)
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"timestamp": datetime.now(UTC), "unit_id": "u1", "occurred_at": datetime.now(UTC)},
+        {"units": [{"unit_id": "u1", "weight": 0.1, "modules": []}], "title": "Ünïcode"},
+        {"amount": Decimal("1.20"), "nested": [{"at": datetime(2024, 5, 1, tzinfo=UTC)}]},
+        {"originator": uuid4(), "ids": [uuid4()]},
+    ],
+)
+def test_what_it_encodes_the_library_reads_back_the_same(state: dict[str, object]) -> None:
+    library = registered(JSONTranscoder())
+    assert library.decode(registered(FastJSONTranscoder()).encode(state)) == state
+
+
+def test_types_nobody_registered_are_refused_as_by_the_library() -> None:
+    with pytest.raises(TranscodingNotRegisteredError):
+        registered(FastJSONTranscoder()).encode({"tags": {"a", "b"}})
+
+
 def test_an_unknown_tag_is_an_error_as_in_the_library() -> None:
     data = b'{"x": {"_type_": "martian", "_data_": 1}}'
     with pytest.raises(TranscodingNotRegisteredError):
