@@ -82,7 +82,13 @@ class GroupCommitLedger(ProgressLedger):
                     return
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except BaseException as error:  # never leave a caller waiting forever
+                for pending in batch:
+                    if not pending.outcome.done():
+                        pending.outcome.set_exception(error)
+                raise
 
     def _commit(self, batch: list[PendingSave]) -> None:
         together, apart = split_conflicting(batch)
