@@ -11,6 +11,7 @@ sees the IntegrityError (and `ProgressLedger` retries it as it always does).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -23,6 +24,8 @@ from eventsourcing.persistence import IntegrityError, Recording
 from domain.ledger import ProgressLedger
 
 Recordings = list[Recording[UUID]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,11 +87,11 @@ class GroupCommitLedger(ProgressLedger):
                 del self._pending[: self.max_batch]
             try:
                 self._commit(batch)
-            except BaseException as error:  # never leave a caller waiting forever
+            except Exception as error:  # never leave a caller waiting, nor stop committing
+                log.exception("group commit failed")
                 for pending in batch:
                     if not pending.outcome.done():
                         pending.outcome.set_exception(error)
-                raise
 
     def _commit(self, batch: list[PendingSave]) -> None:
         together, apart = split_conflicting(batch)
