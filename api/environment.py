@@ -18,7 +18,7 @@ def is_postgres(database_url: str) -> bool:
 # Decodes the library's JSON with orjson (the stored shape is the library's own), and keeps
 # recent aggregates in memory: a command reads only the events newer than its cached copy
 # (fast-forward), so it stays current with other processes' writes.
-TRANSCODER = {
+LIBRARY_SPEEDUPS = {
     "TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder",
     "ENABLE_AGGREGATE_CACHING": "y",
     "AGGREGATE_CACHE_MAXSIZE": "20000",
@@ -35,7 +35,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
         if not database:
             raise DatabaseUrlError("LEDGER_DATABASE_URL needs a file: sqlite:///./ledger.sqlite3")
         return {
-            **TRANSCODER,
+            **LIBRARY_SPEEDUPS,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "10",
@@ -44,7 +44,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
     if is_postgres(settings.database_url):
         timeout = str(max(1, round(settings.database_connect_timeout)))
         return {
-            **TRANSCODER,
+            **LIBRARY_SPEEDUPS,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             # COPY for big inserts, same table lock (see ingest/copy_recorder.py).
             "APPLICATION_RECORDER_TOPIC": "ingest.copy_recorder:CopyingApplicationRecorder",
