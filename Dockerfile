@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY projections ./projections
 COPY api ./api
+COPY ingest ./ingest
 RUN pip install . && useradd --system --no-create-home ledger
 
 # The SQLite default needs a writable directory; on PostgreSQL nothing is written here.

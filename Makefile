@@ -33,3 +33,16 @@ fuzz: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+
+# The benchmark (bench/): PostgreSQL from LEDGER_BENCH_DATABASE_URL (or LEDGER_TEST_DATABASE_URL,
+# or postgres@127.0.0.1:5432/postgres); wrk from Debian's packages, installed when missing.
+WRK := $(shell command -v wrk)
+
+bench: install
+	@test -n "$(WRK)" || (command -v apt-get >/dev/null && \
+		(apt-get install -y wrk || (apt-get update && apt-get install -y wrk))) || \
+		(echo "make bench needs wrk: install it with your package manager"; exit 1)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick:
+	$(MAKE) bench ARGS=--quick

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from api.environment import is_postgres, library_environment, postgres_conninfo
+from api.idempotency import IdempotencyKeyTaken, claims_of_this_request
 from api.settings import Settings
+from domain.group_commit import GroupCommitLedger
 from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
@@ -65,7 +67,15 @@ def bootstrap(settings: Settings) -> LedgerServices:
     with _startup_lock(settings):
         if is_postgres(settings.database_url) and settings.database_schema:
             _create_schema(settings)
-        ledger = ProgressLedger(env=env)
+        ledger = (
+            GroupCommitLedger(
+                env=env,
+                caller_save_kwargs=claims_of_this_request,
+                apart_on=(IdempotencyKeyTaken,),
+            )
+            if settings.group_commit
+            else ProgressLedger(env=env)
+        )
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         store = ProgressStore(db)
         store.create_schema(default_rules=settings.rules)

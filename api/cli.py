@@ -9,11 +9,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from api import operations
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from api.bootstrap import LedgerServices, bootstrap
 from api.settings import Settings
+from ingest.cli import import_file
 from projections.rules import RULES
 from projections.store import Generation
 
@@ -49,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="build, report what would change, do not switch"
     )
     operations.add_commands(commands)
+    importing = commands.add_parser(
+        "import", help="record completions from an NDJSON file (one item a line)"
+    )
+    importing.add_argument(
+        "file", type=Path, help="NDJSON: learner_id, course_id, unit_id|module_id"
+    )
+    importing.add_argument("--enroll", action="store_true", help="enroll learners as needed")
+    importing.add_argument("--batch-size", type=int, default=5000, help="lines per transaction")
     return parser
 
 
@@ -65,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return project(services)
         if args.command == "rebuild":
             return rebuild(services, args.rules, args.dry_run)
+        if args.command == "import":
+            return import_file(services, args.file, enroll=args.enroll, batch_size=args.batch_size)
         return operations.run(services, args)
     finally:
         services.close()

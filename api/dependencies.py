@@ -7,13 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.bootstrap import LedgerServices
 from api.problems import ServiceUnavailable
 from api.schemas import ID_PATTERN
 
 
-def get_services(request: Request) -> LedgerServices:
+async def get_services(request: Request) -> LedgerServices:
+    """async only so FastAPI calls it on the event loop instead of a threadpool hop."""
     services: LedgerServices = request.app.state.services
     return services
 
@@ -28,15 +30,21 @@ ModuleId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)
 POLL_INTERVAL = 0.01
 
 
-def wait_for_position(
+async def wait_for_position(
     services: Services,
     min_position: Annotated[
         int | None,
         Query(ge=0, description="Wait until the projection has applied this log position"),
     ] = None,
 ) -> None:
-    """Read your writes: block (bounded) until the projection has applied `min_position`."""
-    if not min_position:
+    """Read your writes: wait (bounded) until the projection has applied `min_position`.
+    Most reads give none and cost no threadpool hop; the waiting itself runs in one."""
+    if min_position:
+        await run_in_threadpool(block_until_applied, services, min_position)
+
+
+def block_until_applied(services: LedgerServices, min_position: int) -> None:
+    if services.projects_here and services.engine.live_position >= min_position:
         return
     head = services.ledger.head_position()
     if min_position > head:

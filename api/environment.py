@@ -6,7 +6,8 @@ from urllib.parse import unquote, urlsplit
 
 from api.settings import Settings
 
-# Recorders that write Idempotency-Key rows in the events' transaction.
+# Recorders that write Idempotency-Key rows in the events' transaction (and, on PostgreSQL,
+# COPY big inserts under the library's own table lock: see ingest/copy_recorder.py).
 SQLITE_RECORDER_TOPIC = "api.recorders:SQLiteIdempotentRecorder"
 POSTGRES_RECORDER_TOPIC = "api.recorders:PostgresIdempotentRecorder"
 
@@ -19,6 +20,17 @@ def is_postgres(database_url: str) -> bool:
     return urlsplit(database_url).scheme in ("postgresql", "postgres")
 
 
+# Decodes the library's JSON with orjson (the stored shape is the library's own), and keeps
+# recent aggregates in memory: a command reads only the events newer than its cached copy
+# (fast-forward), so it stays current with other processes' writes.
+LIBRARY_SPEEDUPS = {
+    "TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder",
+    "ENABLE_AGGREGATE_CACHING": "y",
+    "AGGREGATE_CACHE_MAXSIZE": "20000",
+    "AGGREGATE_CACHE_FASTFORWARD": "y",
+}
+
+
 def library_environment(settings: Settings) -> dict[str, str]:
     url = urlsplit(settings.database_url)
     if url.scheme == "sqlite":
@@ -28,6 +40,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
         if not database:
             raise DatabaseUrlError("LEDGER_DATABASE_URL needs a file: sqlite:///./ledger.sqlite3")
         return {
+            **LIBRARY_SPEEDUPS,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "10",
@@ -37,6 +50,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
     if is_postgres(settings.database_url):
         timeout = str(max(1, round(settings.database_connect_timeout)))
         return {
+            **LIBRARY_SPEEDUPS,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",

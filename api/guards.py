@@ -21,12 +21,17 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+NDJSON = "application/x-ndjson"
+
+
+def media_type(content_type: str | None) -> str:
+    return "" if content_type is None else content_type.split(";", 1)[0].strip().lower()
+
+
 def is_json(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
+    kind = media_type(content_type)
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
     )
 
 
@@ -62,14 +67,19 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp) -> None:
+    """`bulk_paths` take NDJSON as well as JSON, up to the larger bulk body size."""
+
+    def __init__(self, app: ASGIApp, bulk_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.bulk_paths = bulk_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        limit: int = scope["app"].state.services.settings.max_body_bytes
+        settings = scope["app"].state.services.settings
+        bulk = scope["path"] in self.bulk_paths
+        limit: int = settings.max_batch_body_bytes if bulk else settings.max_body_bytes
         declared = header(scope, b"content-length")
         too_large = problem(413, f"the request body is larger than {limit} bytes", field="body")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -79,10 +89,10 @@ class BodyGuard:
         if body is None:
             await too_large(scope, receive, send)
             return
-        if body and not is_json(header(scope, b"content-type")):
-            unsupported = problem(
-                415, "the request body must be application/json", field="Content-Type"
-            )
+        content_type = header(scope, b"content-type")
+        if body and not (is_json(content_type) or (bulk and media_type(content_type) == NDJSON)):
+            accepted = "application/json or application/x-ndjson" if bulk else "application/json"
+            unsupported = problem(415, f"the request body must be {accepted}", field="Content-Type")
             await unsupported(scope, receive, send)
             return
         await self.app(scope, replaying(body, receive), send)

@@ -62,6 +62,12 @@ def pending_claims(kwargs: dict[str, Any]) -> list[Claim]:
     return [claim for claim in claims if not claim.recorded]
 
 
+def claims_of_this_request() -> dict[str, list[Any]]:
+    """For a save handed to another thread (group commit): this request's claim, if any."""
+    claim = current_claim.get()
+    return {"idempotency": [claim]} if claim is not None and not claim.recorded else {}
+
+
 def now_text() -> str:
     return datetime.now(UTC).isoformat()
 

@@ -15,7 +15,7 @@ from api.idempotency import IdempotencyKeys
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
-from api.routers import courses, enrollments, health, history, progress, projections
+from api.routers import batch, courses, enrollments, health, history, progress, projections
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Reads need `read`; every other method needs the scope named here.
     app.include_router(courses.router, dependencies=[requires("admin")])
     app.include_router(enrollments.router, dependencies=[requires("write")])
+    app.include_router(batch.router, dependencies=[requires("write")])
     app.include_router(progress.router, dependencies=[requires("read")])
     app.include_router(history.router, dependencies=[requires("read")])
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(health.router)
     # Outermost last: log → body limits → Idempotency-Key → routes.
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(BodyGuard)
+    app.add_middleware(BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}))
     app.add_middleware(RequestLog)
     return app
 

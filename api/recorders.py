@@ -25,6 +25,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import PoolTimeout
 
 from api.idempotency import TABLE, IdempotencyKeyTaken, now_text, pending_claims
+from ingest.copy_recorder import CopyingApplicationRecorder
 
 COLUMNS = (
     "key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL, "
@@ -87,7 +88,7 @@ def reconnect_every_second() -> None:
     psycopg_pool.base.AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 
-class PostgresIdempotentRecorder(PostgresApplicationRecorder):
+class PostgresIdempotentRecorder(CopyingApplicationRecorder):
     select_events = retry_once(unretried(PostgresApplicationRecorder.select_events))
     select_notifications = retry_once(unretried(PostgresApplicationRecorder.select_notifications))
     max_notification_id = retry_once(unretried(PostgresApplicationRecorder.max_notification_id))
@@ -107,7 +108,7 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         claims = pending_claims(kwargs)
-        insert = unretried(PostgresApplicationRecorder.insert_events)
+        insert = unretried(CopyingApplicationRecorder.insert_events)
         ids: Sequence[int] | None = insert(
             self, stored_events, idempotency=claims, **_without(kwargs)
         )

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     read_wait_timeout: float = Field(
         5.0, ge=0, description="How long a read waits for its min_position, in seconds"
     )
-    projection_batch_size: int = Field(5000, ge=1, le=100_000)
+    projection_batch_size: int = Field(20_000, ge=1, le=100_000)
     rules: str = Field("units-v1", description="Rules of the first projection generation")
     database_connect_timeout: float = Field(
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
@@ -32,3 +32,9 @@ class Settings(BaseSettings):
     )
     api_keys_file: str = Field("", description="A file of API key hash lines, one a line")
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted")
+    max_batch_body_bytes: int = Field(
+        16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
+    )
+    group_commit: bool = Field(
+        True, description="Commit concurrent commands together: one insert, one fsync"
+    )

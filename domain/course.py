@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
@@ -41,6 +42,9 @@ class Module:
     def as_spec(self) -> ModuleSpec:
         return {"module_id": self.module_id, "title": self.title}
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Module:
+        return self  # immutable: a cached course is copied for each command, cheaply
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -69,7 +73,10 @@ class Unit:
             "modules": [module.as_spec() for module in self.modules],
         }
 
-    @property
+    def __deepcopy__(self, memo: dict[int, Any]) -> Unit:
+        return self  # immutable, like Module
+
+    @cached_property
     def module_ids(self) -> tuple[str, ...]:
         return tuple(module.module_id for module in self.modules)
 

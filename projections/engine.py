@@ -10,21 +10,30 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
 from domain.course import Course
 from domain.enrollment import Enrollment
-from projections.fold import COURSE_STRUCTURE_EVENTS, Fold
+from domain.identifiers import course_aggregate_id
+from projections.fold import COURSE_STRUCTURE_EVENTS, CourseState, EnrollmentState, Fold
 from projections.rules import rule_named
-from projections.store import Generation, GenerationTables, PositionConflict, ProgressStore
+from projections.store import (
+    BatchRows,
+    Generation,
+    GenerationTables,
+    PositionConflict,
+    ProgressStore,
+)
 from projections.waker import Waker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 20_000
 
 
 class ProjectionEngine:
@@ -45,11 +54,21 @@ class ProjectionEngine:
 
     def project_batch(self, generation: Generation) -> Generation:
         """Applies the next batch after the generation's position; returns it moved on."""
+        batch = self.fold_batch(generation, Carried())
+        if batch is None:
+            return generation
+        self.store.write_rows(generation, batch.rows, batch.position)
+        return replace(generation, position=batch.position)
+
+    def fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
+        """Folds the batch after the generation's position. `carried` holds the states that
+        the previous batch changed and that may not be committed yet: they win over the
+        rows read from the database."""
         notifications = self.recorder.select_notifications(
             start=generation.position + 1, limit=self.batch_size
         )
         if not notifications:
-            return generation
+            return None
         events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
         tables = GenerationTables(self.store.db, generation.number)
         restructured = {
@@ -58,21 +77,35 @@ class ProjectionEngine:
         enrollment_ids = {
             str(e.originator_id) for _, e in events if isinstance(e, Enrollment.Event)
         }
-        structure_courses = self.store.load_courses(tables, (), restructured)
-        enrollments = self.store.load_enrollments(tables, enrollment_ids, structure_courses)
+        structure_courses = carried.courses_over(
+            self.store.load_courses(tables, (), restructured), set(), restructured
+        )
+        enrollments = carried.enrollments_over(
+            self.store.load_enrollments(
+                tables, enrollment_ids - carried.enrollments.keys(), structure_courses
+            ),
+            enrollment_ids,
+            set(structure_courses),
+        )
         new_enrollment_courses = {
             e.course_id for _, e in events if isinstance(e, Enrollment.Enrolled)
         }
-        courses = self.store.load_courses(
-            tables,
-            {e.course_id for e in enrollments.values()} | new_enrollment_courses,
+        needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
+        courses = carried.courses_over(
+            self.store.load_courses(tables, needed - carried.courses.keys(), restructured),
+            needed,
             restructured,
         )
         fold = Fold(rule_named(generation.rules), courses, enrollments)
         fold.apply_all(event for event in events if _is_progress_event(event[1]))
-        position = notifications[-1].id
-        self.store.write(generation, fold, position)
-        return replace(generation, position=position)
+        return FoldedBatch(
+            rows=self.store.rows(fold, generation.rules),
+            position=notifications[-1].id,
+            changed=Carried(
+                courses={c: fold.courses[c] for c in fold.changes.courses},
+                enrollments={e: fold.enrollments[e] for e in fold.changes.enrollments},
+            ),
+        )
 
     def catch_up(
         self,
@@ -81,24 +114,47 @@ class ProjectionEngine:
         until: int | None = None,
         on_batch: Callable[[Generation], None] | None = None,
     ) -> Generation:
-        """Projects batch after batch until the log (or `until`) is reached."""
-        while until is None or generation.position < until:
+        """Projects batch after batch until the log (or `until`) is reached.
+
+        On PostgreSQL the next batch is read and folded while the previous one is being
+        written, so the database's time and Python's time overlap instead of adding up.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-writer") as pool:
+            writes = BatchWriter(self.store, pool, overlap=self.store.db.is_postgres)
+            carried = Carried()
+            while until is None or generation.position < until:
+                batch = self.fold_batch(generation, carried)
+                try:
+                    written = writes.finish()
+                except PositionConflict:
+                    writes.cancel()
+                    generation = self.store.generation(generation.number)
+                    if generation.status in ("retired", "cancelled"):
+                        return generation
+                    carried = Carried()
+                    continue
+                if written is not None:
+                    self._written(written, on_batch)
+                if batch is None:
+                    return written or generation
+                writes.start(generation, batch)
+                generation = replace(generation, position=batch.position)
+                carried = batch.changed
             try:
-                moved = self.project_batch(generation)
+                written = writes.finish()
             except PositionConflict:
-                moved = self.store.generation(generation.number)
-                if moved.status in ("retired", "cancelled"):
-                    return moved
-                generation = moved  # carry on from where the other projector got to
-                continue
-            if moved.position == generation.position:
-                return moved
-            generation = moved
-            if generation.status == "live":
-                self._announce(generation.position)
-            if on_batch is not None:
-                on_batch(generation)
-        return generation
+                return self.store.generation(generation.number)
+            if written is not None:
+                self._written(written, on_batch)
+            return written or generation
+
+    def _written(
+        self, generation: Generation, on_batch: Callable[[Generation], None] | None
+    ) -> None:
+        if generation.status == "live":
+            self._announce(generation.position)
+        if on_batch is not None:
+            on_batch(generation)
 
     def follow_live(
         self,
@@ -137,6 +193,70 @@ class ProjectionEngine:
         """Blocks until the live generation has applied `position` (in this process)."""
         with self._applied:
             return self._applied.wait_for(lambda: self.live_position >= position, timeout)
+
+
+@dataclass
+class Carried:
+    """States changed by a batch whose write may still be in flight."""
+
+    courses: dict[str, CourseState] = field(default_factory=dict)
+    enrollments: dict[str, EnrollmentState] = field(default_factory=dict)
+
+    def courses_over(
+        self, loaded: dict[str, CourseState], course_ids: set[str], aggregate_ids: set[UUID]
+    ) -> dict[str, CourseState]:
+        for course_id, course in self.courses.items():
+            if course_id in course_ids or course_aggregate_id(course_id) in aggregate_ids:
+                loaded[course_id] = course
+        return loaded
+
+    def enrollments_over(
+        self, loaded: dict[str, EnrollmentState], enrollment_ids: set[str], course_ids: set[str]
+    ) -> dict[str, EnrollmentState]:
+        for enrollment_id, enrollment in self.enrollments.items():
+            if enrollment_id in enrollment_ids or enrollment.course_id in course_ids:
+                loaded[enrollment_id] = enrollment
+        return loaded
+
+
+@dataclass(frozen=True)
+class FoldedBatch:
+    rows: BatchRows
+    position: int
+    changed: Carried
+
+
+class BatchWriter:
+    """At most one batch write in flight, on the writer thread (or inline, on SQLite)."""
+
+    def __init__(self, store: ProgressStore, pool: ThreadPoolExecutor, *, overlap: bool) -> None:
+        self.store = store
+        self.pool = pool
+        self.overlap = overlap
+        self._in_flight: Future[Generation] | None = None
+
+    def start(self, generation: Generation, batch: FoldedBatch) -> None:
+        if self.overlap:
+            self._in_flight = self.pool.submit(self._write, generation, batch)
+        else:
+            done: Future[Generation] = Future()
+            try:
+                done.set_result(self._write(generation, batch))
+            except Exception as error:
+                done.set_exception(error)
+            self._in_flight = done
+
+    def finish(self) -> Generation | None:
+        """Waits for the write in flight; its PositionConflict (or any error) is raised here."""
+        in_flight, self._in_flight = self._in_flight, None
+        return None if in_flight is None else in_flight.result()
+
+    def cancel(self) -> None:
+        self._in_flight = None
+
+    def _write(self, generation: Generation, batch: FoldedBatch) -> Generation:
+        self.store.write_rows(generation, batch.rows, batch.position)
+        return replace(generation, position=batch.position)
 
 
 def _is_progress_event(domain_event: Any) -> bool:

@@ -177,7 +177,7 @@ class Fold:
         enrollment = self.enrollments[str(completed.originator_id)]
         enrollment.completed_modules.add(completed.module_id)
         self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id, completed.timestamp)
-        self._after_change(enrollment, completed.timestamp, position)
+        self._after_change(enrollment, completed.timestamp, position, rule_inputs_changed=False)
 
     def _unit_completed(self, completed: Enrollment.UnitCompleted, position: int) -> None:
         enrollment = self.enrollments[str(completed.originator_id)]
@@ -188,12 +188,12 @@ class Fold:
     def _withdrawn(self, withdrawn: Enrollment.Withdrawn, position: int) -> None:
         enrollment = self.enrollments[str(withdrawn.originator_id)]
         enrollment.withdrawn = True
-        self._after_change(enrollment, withdrawn.timestamp, position)
+        self._after_change(enrollment, withdrawn.timestamp, position, rule_inputs_changed=False)
 
     def _reenrolled(self, reenrolled: Enrollment.Reenrolled, position: int) -> None:
         enrollment = self.enrollments[str(reenrolled.originator_id)]
         enrollment.withdrawn = False
-        self._after_change(enrollment, reenrolled.timestamp, position)
+        self._after_change(enrollment, reenrolled.timestamp, position, rule_inputs_changed=False)
 
     def _after_change(
         self,
@@ -201,13 +201,18 @@ class Fold:
         recorded_at: datetime,
         position: int,
         occurred_at: datetime | None = None,
+        *,
+        rule_inputs_changed: bool = True,
     ) -> None:
         """completed_at is when the learner reached 100 %: the completion's own time, kept
         through rebuilds; a structure change that completes or reopens a course uses its
-        recorded time."""
+        recorded time. Rules read only the structure and the completed units, so events
+        that change neither skip the rule (most events in a rebuild)."""
         self.changes.enrollments.add(enrollment.enrollment_id)
         enrollment.updated_at = recorded_at
         enrollment.position = position
+        if not rule_inputs_changed:
+            return
         if self.progress(enrollment).is_complete:
             if enrollment.completed_at is None:
                 enrollment.completed_at = occurred_at or recorded_at

@@ -76,6 +76,8 @@ class ProgressQueries:
             return self._live_position(cursor)
 
     def learner_course(self, learner_id: str, course_id: str) -> Answer[CourseProgressView | None]:
+        if self.db.is_postgres:
+            return self._learner_course_at_once(learner_id, course_id)
         with self.db.transaction(commit=False) as cursor:
             position = self._live_position(cursor)
             views = self._progress(
@@ -114,6 +116,50 @@ class ProgressQueries:
         )
         next_cursor = items[-1].learner_id if len(rows) > limit else None
         return Answer(RosterPage(items, next_cursor, summary), position)
+
+    def _learner_course_at_once(
+        self, learner_id: str, course_id: str
+    ) -> Answer[CourseProgressView | None]:
+        """The hottest read in one statement and one round trip (PostgreSQL): one snapshot,
+        so the position, the row and its units always agree."""
+        with self.db.one_statement() as cursor:
+            cursor.execute(
+                "SELECT g.position AS projection_position, p.*, s.units AS structure, "
+                "(SELECT json_agg(json_build_object("
+                "'unit_id', u.unit_id, 'required', u.required, 'completed', u.completed, "
+                "'completed_modules', u.completed_modules, 'total_modules', u.total_modules, "
+                "'percentage', u.percentage, 'completed_at', u.completed_at)) "
+                f"FROM {self.unit_progress} u WHERE u.enrollment_id = p.enrollment_id) "
+                "AS unit_rows "
+                f"FROM {self.generations} g "
+                f"LEFT JOIN {self.course_progress} p ON p.learner_id = %s AND p.course_id = %s "
+                f"LEFT JOIN {self.course_structure} s ON s.course_id = p.course_id "
+                "WHERE g.status = 'live'",
+                (learner_id, course_id),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return Answer(None, 0)
+        position = int(row["projection_position"])
+        if row["enrollment_id"] is None:
+            return Answer(None, position)
+        order = [spec["unit_id"] for spec in orjson.loads(row["structure"] or "[]")]
+        by_unit = {unit["unit_id"]: unit for unit in row["unit_rows"] or []}
+        units = [
+            UnitProgressView(
+                unit_id=unit["unit_id"],
+                required=bool(unit["required"]),
+                completed=bool(unit["completed"]),
+                completed_modules=int(unit["completed_modules"]),
+                total_modules=int(unit["total_modules"]),
+                percentage=float(unit["percentage"]),
+                completed_at=None
+                if unit["completed_at"] is None
+                else datetime.fromisoformat(unit["completed_at"]),
+            )
+            for unit in (by_unit[unit_id] for unit_id in order if unit_id in by_unit)
+        ]
+        return Answer(self._course_view(row, units), position)
 
     def _live_position(self, cursor: Cursor) -> int:
         if self.db.is_postgres:

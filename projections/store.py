@@ -32,6 +32,14 @@ class GenerationNotFound(Exception):
 
 
 @dataclass(frozen=True)
+class BatchRows:
+    removed_units: list[tuple[str, str]]
+    courses: list[tuple[Any, ...]]
+    progress: list[tuple[Any, ...]]
+    units: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
 class Generation:
     number: int
     rules: str
@@ -79,15 +87,6 @@ UNIT_PROGRESS_COLUMNS = (
     "updated_at",
 )
 COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
-
-
-def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
 
 
 def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -356,10 +355,14 @@ class ProgressStore:
         Raises PositionConflict, writing nothing, if the generation is no longer at the
         position the batch was read from (another projector got there first).
         """
+        self.write_rows(generation, self.rows(fold, generation.rules), position)
+
+    def write_rows(self, generation: Generation, rows: BatchRows, position: int) -> None:
+        """`write`, for rows already taken from a fold (so the fold can move on meanwhile)."""
         tables = GenerationTables(self.db, generation.number)
         with self.db.transaction() as cursor:
             self._claim(cursor, generation)
-            self._write_rows(cursor, tables, fold, generation.rules)
+            self._write_rows(cursor, tables, rows)
             cursor.execute(
                 f"UPDATE {self.generations_table} SET position = %s WHERE generation = %s",
                 (position, generation.number),
@@ -377,27 +380,30 @@ class ProgressStore:
         if row["status"] in ("retired", "cancelled"):
             raise PositionConflict(f"generation {generation.number} is {row['status']}")
 
-    def _write_rows(self, cursor: Cursor, t: GenerationTables, fold: Fold, rules: str) -> None:
-        changes, ts = fold.changes, self.db.timestamp
-        for course_id, unit_id in changes.removed_units:
+    def _write_rows(self, cursor: Cursor, t: GenerationTables, rows: BatchRows) -> None:
+        for course_id, unit_id in rows.removed_units:
             cursor.execute(
                 f"DELETE FROM {t.unit_progress} WHERE course_id = %s AND unit_id = %s",
                 (course_id, unit_id),
             )
-        courses = [fold.courses[course_id] for course_id in sorted(changes.courses)]
-        cursor.executemany(
-            upsert(t.course_structure, COURSE_STRUCTURE_COLUMNS, ["course_id"]),
-            [
-                (
-                    c.course_id,
-                    str(course_aggregate_id(c.course_id)),
-                    orjson.dumps([u.as_spec() for u in c.units]).decode(),
-                    ts(c.updated_at),
-                    c.position,
-                )
-                for c in courses
-            ],
-        )
+        cursor.upsert(t.course_structure, COURSE_STRUCTURE_COLUMNS, ["course_id"], rows.courses)
+        cursor.upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"], rows.progress)
+        unit_key = ["enrollment_id", "unit_id"]
+        cursor.upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, unit_key, rows.units)
+
+    def rows(self, fold: Fold, rules: str) -> BatchRows:
+        """The rows a fold changed, as plain tuples: a snapshot the fold can no longer alter."""
+        changes, ts = fold.changes, self.db.timestamp
+        course_rows = [
+            (
+                c.course_id,
+                str(course_aggregate_id(c.course_id)),
+                orjson.dumps([u.as_spec() for u in c.units]).decode(),
+                ts(c.updated_at),
+                c.position,
+            )
+            for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
+        ]
         progress_rows: list[tuple[Any, ...]] = []
         unit_rows: list[tuple[Any, ...]] = []
         for enrollment_id in sorted(changes.enrollments):
@@ -442,10 +448,4 @@ class ProgressStore:
                             ts(changed_units[unit.unit_id]),
                         )
                     )
-        cursor.executemany(
-            upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"]), progress_rows
-        )
-        cursor.executemany(
-            upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, ["enrollment_id", "unit_id"]),
-            unit_rows,
-        )
+        return BatchRows(list(changes.removed_units), course_rows, progress_rows, unit_rows)

@@ -123,3 +123,26 @@ def test_a_retry_after_a_lost_answer_is_not_counted_twice(
     assert retried.json()["appended"] == []  # the completion was already recorded
     assert head(client) == start
     assert client.post(completion, json={}, headers=lost_key).json() == retried.json()
+
+
+def test_keyed_commands_committed_together_each_keep_their_key(client: httpx.Client) -> None:
+    """Concurrent commands share one insert (group commit); every key goes with its own
+    command, so each repeat answers its first answer and appends nothing."""
+    course = new_id("course")
+    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+    learners = [new_id("learner") for _ in range(24)]
+    keys = [key(f"enroll-{n}") for n in range(len(learners))]
+
+    def enroll(n: int) -> httpx.Response:
+        body = {"learner_id": learners[n], "course_id": course}
+        return client.post("/v1/enrollments", json=body, headers=keys[n])
+
+    with ThreadPoolExecutor(len(learners)) as pool:
+        first = list(pool.map(enroll, range(len(learners))))
+    assert [r.status_code for r in first] == [201] * len(learners)
+    start = head(client)
+    with ThreadPoolExecutor(len(learners)) as pool:
+        repeats = list(pool.map(enroll, range(len(learners))))
+    assert [r.json() for r in repeats] == [r.json() for r in first]
+    assert all(r.headers["idempotent-replayed"] == "true" for r in repeats)
+    assert head(client) == start

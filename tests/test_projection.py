@@ -10,8 +10,7 @@ from api.bootstrap import LedgerServices
 from domain.course import Module, Unit
 from projections.database import Cursor
 from projections.engine import ProjectionEngine
-from projections.fold import Fold
-from projections.store import GenerationTables, ProgressStore
+from projections.store import BatchRows, GenerationTables, ProgressStore
 from tests.factories import four_unit_course
 
 
@@ -102,8 +101,8 @@ class CrashingStore(ProgressStore):
         super().__init__(*args)
         self.batches = 0
 
-    def _write_rows(self, cursor: Cursor, t: GenerationTables, fold: Fold, rules: str) -> None:
-        super()._write_rows(cursor, t, fold, rules)
+    def _write_rows(self, cursor: Cursor, t: GenerationTables, rows: BatchRows) -> None:
+        super()._write_rows(cursor, t, rows)
         self.batches += 1
         if self.batches % 3 == 0:
             raise RuntimeError("crash half way through the batch")

@@ -1,0 +1,96 @@
+"""Bulk ingest: up to 10,000 completions in one request, each answered on its own."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.dependencies import Services
+from api.guards import NDJSON
+from api.problems import problem
+from ingest.importer import BatchResult, CompletionImporter
+from ingest.items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
+
+router = APIRouter(tags=["completions"])
+
+BATCH_PATH = "/v1/completions:batch"
+
+
+class ItemErrorOut(BaseModel):
+    detail: str
+    field: str | None
+
+
+class ItemResultOut(BaseModel):
+    index: int
+    status: Literal["appended", "already_complete", "error"]
+    appended: list[str]
+    error: ItemErrorOut | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[ItemResultOut]
+    appended: int
+    already_complete: int
+    errors: int
+    position: int
+
+
+def batch_json(outcome: BatchResult) -> Response:
+    """Serialised straight to JSON: ten thousand results through pydantic would cost more
+    than recording them (the shape is BatchOut, as the OpenAPI document says)."""
+    results: list[dict[str, Any]] = [
+        {
+            "index": r.index,
+            "status": r.status,
+            "appended": r.appended,
+            "error": None
+            if r.error is None
+            else {"detail": r.error.detail, "field": r.error.field},
+        }
+        for r in outcome.results
+    ]
+    body = {
+        "results": results,
+        "appended": outcome.count("appended"),
+        "already_complete": outcome.count("already_complete"),
+        "errors": outcome.count("error"),
+        "position": outcome.position,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.post(
+    BATCH_PATH,
+    response_model=BatchOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "maxItems": MAX_ITEMS}},
+                NDJSON: {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def complete_in_bulk(
+    request: Request,
+    services: Services,
+    enroll: Annotated[bool, Query(description="Enroll learners who are not enrolled yet")] = False,
+) -> Response:
+    """Record up to 10,000 completions (JSON array or NDJSON); a result for every item."""
+    body = await request.body()
+    try:
+        items = parse_body(body, request.headers.get("content-type", "application/json"))
+    except BatchTooLarge as error:
+        return problem(422, str(error), field="body")
+    except NotABatch as error:
+        return problem(422, str(error), field="body")
+    importer = CompletionImporter(services.ledger, services.db)
+    outcome = await run_in_threadpool(importer.run, items, enroll=enroll)
+    return batch_json(outcome)

@@ -1,0 +1,58 @@
+"""Rebuild figures, each measured in a child process so its peak RSS is the rebuild's own."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+from typing import Any
+
+from api.bootstrap import bootstrap
+from api.environment import library_environment
+from api.settings import Settings
+from bench.peer import run_peer
+
+
+def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
+    services = bootstrap(settings)
+    try:
+        generation = services.store.create_generation(services.store.live_generation().rules)
+        started = time.perf_counter()
+        generation = services.engine.catch_up(generation, until=until)
+        elapsed = time.perf_counter() - started
+        services.store.drop_generation(generation.number)
+    finally:
+        services.close()
+    results.put(
+        {
+            "events": generation.position,
+            "seconds": elapsed,
+            "events_per_second": generation.position / elapsed,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def _peer(settings: Settings, events: int, results: Any) -> None:
+    env = library_environment(settings)
+    env.pop("TRANSCODER_TOPIC", None)  # the peer runs the library as it comes
+    results.put({"events": events, "events_per_second": run_peer(env, events, timeout=600)})
+
+
+def in_child(target: Any, *args: Any) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    child = context.Process(target=target, args=(*args, results))
+    child.start()
+    outcome: dict[str, Any] = results.get(timeout=900)
+    child.join()
+    return outcome
+
+
+def rebuild(settings: Settings, until: int | None = None) -> dict[str, Any]:
+    """Replays the log from 0 (up to `until`) into a fresh generation, then drops it."""
+    return in_child(_rebuild, settings, until)
+
+
+def peer(settings: Settings, events: int) -> dict[str, Any]:
+    return in_child(_peer, settings, events)

@@ -1,0 +1,113 @@
+"""The table `make bench` prints, and each target judged against the figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    rebuild = figures["rebuild_postgres"]
+    commands, noop = figures["commands"], figures["noop"]
+    rss_growth = rebuild["peak_rss_mb"] / rebuild["half"]["peak_rss_mb"]
+    checks = [
+        ("rebuild events/s (PostgreSQL)", rebuild["events_per_second"], ">=", 50_000),
+        (
+            "rebuild vs library ProjectionRunner",
+            rebuild["events_per_second"] / rebuild["peer"]["events_per_second"],
+            ">=",
+            40,
+        ),
+        ("rebuild peak RSS, all / half the log", rss_growth, "<=", 1.15),
+        (
+            "durable completions vs no-op endpoint",
+            commands["requests_per_second"] / noop["requests_per_second"],
+            ">=",
+            0.5,
+        ),
+        ("durable completions p99 ms", commands["p99_ms"], "<=", 50),
+        ("progress read p99 ms at 1,000/s", figures["reads_fixed"]["p99_ms"], "<=", 10),
+        ("freshness p99 ms (projector apart)", figures["freshness"]["p99_ms"], "<=", 100),
+        ("bulk ingest events/s", figures["bulk"]["events_per_second"], ">=", 20_000),
+    ]
+    return [
+        {
+            "target": name,
+            "figure": round(value, 2),
+            "goal": f"{relation} {goal:,}",
+            "met": value >= goal if relation == ">=" else value <= goal,
+        }
+        for name, value, relation, goal in checks
+    ]
+
+
+def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    rebuild, sqlite = figures["rebuild_postgres"], figures["rebuild_sqlite"]
+    commands, noop = figures["commands"], figures["noop"]
+    fixed, saturated = figures["reads_fixed"], figures["reads_saturation"]
+    fresh, bulk = figures["freshness"], figures["bulk"]
+    return [
+        (
+            f"Rebuild, PostgreSQL ({rebuild['events']:,} events)",
+            f"{rebuild['events_per_second']:,.0f} events/s, "
+            f"peak RSS {rebuild['peak_rss_mb']:.0f} MB "
+            f"(half the log: {rebuild['half']['peak_rss_mb']:.0f} MB)",
+        ),
+        (
+            f"Library ProjectionRunner, 1 txn/event ({rebuild['peer']['events']:,} events)",
+            f"{rebuild['peer']['events_per_second']:,.0f} events/s → rebuild is "
+            f"{rebuild['events_per_second'] / rebuild['peer']['events_per_second']:.0f}×",
+        ),
+        (
+            f"Rebuild, SQLite ({sqlite['events']:,} events)",
+            f"{sqlite['events_per_second']:,.0f} events/s, peak RSS {sqlite['peak_rss_mb']:.0f} MB",
+        ),
+        (
+            "Durable unit completions over HTTP, 64 clients",
+            f"{commands['requests_per_second']:,.0f}/s, p50 {commands['p50_ms']:.1f} ms, "
+            f"p99 {commands['p99_ms']:.1f} ms ({commands['non_2xx']} non-2xx); "
+            f"server CPU {commands['server_cpu_ms_per_request']:.2f} ms/request",
+        ),
+        (
+            "No-op FastAPI endpoint, same body, 64 clients",
+            f"{noop['requests_per_second']:,.0f}/s, p50 {noop['p50_ms']:.1f} ms, "
+            f"p99 {noop['p99_ms']:.1f} ms; server CPU "
+            f"{noop['server_cpu_ms_per_request']:.2f} ms/request → commands at "
+            f"{commands['requests_per_second'] / noop['requests_per_second']:.2f}×",
+        ),
+        (
+            "Progress reads at 1,000/s (open loop)",
+            f"{fixed['requests_per_second']:,.0f}/s, p50 {fixed['p50_ms']:.1f} ms, "
+            f"p99 {fixed['p99_ms']:.1f} ms",
+        ),
+        (
+            "Progress reads at saturation, 64 clients",
+            f"{saturated['requests_per_second']:,.0f}/s, p50 {saturated['p50_ms']:.1f} ms, "
+            f"p99 {saturated['p99_ms']:.1f} ms; "
+            f"server CPU {saturated['server_cpu_ms_per_request']:.2f} ms/request",
+        ),
+        (
+            "Freshness, projector as its own process",
+            f"p50 {fresh['p50_ms']:.1f} ms, p99 {fresh['p99_ms']:.1f} ms "
+            f"({fresh['samples']} commands)",
+        ),
+        (
+            f"Bulk ingest, POST /v1/completions:batch ({bulk['events']:,} events)",
+            f"{bulk['events_per_second']:,.0f} events/s",
+        ),
+    ]
+
+
+def print_table(results: dict[str, Any]) -> None:
+    machine = results["machine"]
+    print(
+        f"\nprogress-ledger bench ({results['mode']}), {results['date']}, "
+        f"{machine['cores']} cores {machine['cpu']}, PostgreSQL "
+        f"{results['versions']['postgresql']}\n"
+    )
+    print("| figure | result |\n|---|---|")
+    for name, value in rows(results["figures"]):
+        print(f"| {name} | {value} |")
+    print("\n| target | figure | goal | met |\n|---|---|---|---|")
+    for target in results["targets"]:
+        met = "yes" if target["met"] else "**no**"
+        print(f"| {target['target']} | {target['figure']:,} | {target['goal']} | {met} |")

@@ -1,0 +1,239 @@
+"""The HTTP figures: durable commands against a no-op, reads, freshness and bulk ingest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+
+from api.bootstrap import bootstrap
+from api.settings import Settings
+from bench.data import Shape, course_ids, course_units
+from bench.processes import Server, environment, projector
+from bench.wrk import run_wrk
+from domain.course import Course
+from domain.enrollment import Enrollment
+
+COMPLETION_BODY = '{"occurred_at": "2024-05-01T10:00:00Z"}'
+UNITS = 20
+
+
+@dataclass(frozen=True)
+class Durations:
+    load_seconds: float
+    freshness_samples: int
+    bulk_requests: int
+    bulk_items: int
+
+
+def seed(settings: Settings, learners: int) -> list[Enrollment]:
+    """Courses and enrollments, written straight through the ledger."""
+    services = bootstrap(settings)
+    try:
+        courses = [
+            Course.create(course_id, course_id, course_units(course_id))
+            for course_id in course_ids_for_web()
+        ]
+        services.ledger.save(*courses)
+        enrollments = [
+            Enrollment(learner_id=f"web-learner-{index}", course_id=course.course_id)
+            for index in range(learners)
+            for course in courses
+        ]
+        for start in range(0, len(enrollments), 1000):
+            services.ledger.save(*enrollments[start : start + 1000])
+    finally:
+        services.close()
+    return enrollments
+
+
+def course_ids_for_web() -> list[str]:
+    return [f"web-{course_id}" for course_id in course_ids(Shape(learners=0))]
+
+
+def completion_paths(enrollments: list[Enrollment]) -> list[str]:
+    """Every (enrollment, unit) once; neighbours are different enrollments, so 64 clients
+    never race on one enrollment and every request appends an event."""
+    return [
+        f"/v1/enrollments/{e.id}/units/{e.course_id}-u{unit}/completion"
+        for unit in range(UNITS)
+        for e in enrollments
+    ]
+
+
+def read_paths(enrollments: list[Enrollment]) -> list[str]:
+    return [f"/v1/learners/{e.learner_id}/courses/{e.course_id}/progress" for e in enrollments]
+
+
+def run_open_loop(server: Server, paths_file: Path, rate: float, seconds: float) -> Any:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.openloop",
+            "--port",
+            str(server.port),
+            "--paths",
+            str(paths_file),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def live_position(connection: psycopg.Connection[Any], settings: Settings) -> int:
+    row = connection.execute(
+        f'SELECT position FROM "{settings.database_schema}".projection_generations '
+        "WHERE status = 'live'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_caught_up(settings: Settings, position: int, timeout: float = 300) -> None:
+    with psycopg.connect(settings.database_url, autocommit=True) as connection:
+        deadline = time.monotonic() + timeout
+        while live_position(connection, settings) < position:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the projector did not catch up")
+            time.sleep(0.05)
+
+
+def freshness(
+    server: Server, settings: Settings, enrollments: list[Enrollment], samples: int
+) -> dict[str, Any]:
+    """From a command's response to the projector (its own process) having applied it."""
+    lags: list[float] = []
+    with (
+        httpx.Client(base_url=server.url, timeout=30) as client,
+        psycopg.connect(settings.database_url, autocommit=True) as connection,
+    ):
+        for index in range(samples):
+            enrollment = enrollments[index % len(enrollments)]
+            unit = f"{enrollment.course_id}-u{index // len(enrollments)}"
+            response = client.post(f"/v1/enrollments/{enrollment.id}/units/{unit}/completion")
+            answered = time.perf_counter()
+            position = response.json()["position"]
+            while live_position(connection, settings) < position:
+                time.sleep(0.0005)
+            lags.append(time.perf_counter() - answered)
+            time.sleep(0.02)
+    lags.sort()
+    return {
+        "samples": samples,
+        "p50_ms": lags[len(lags) // 2] * 1000,
+        "p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000,
+    }
+
+
+def bulk_bodies(requests: int, items: int) -> list[bytes]:
+    """New learners completing modules and units: NDJSON, `items` lines a request."""
+    courses = course_ids_for_web()
+    lines: list[bytes] = []
+    learner = 0
+    while len(lines) < requests * items:
+        for course_id in courses:
+            who = {"learner_id": f"bulk-learner-{learner}", "course_id": course_id}
+            lines.append(orjson.dumps({**who, "module_id": f"{course_id}-u0-a"}))
+            lines.append(orjson.dumps({**who, "module_id": f"{course_id}-u0-b"}))
+            lines.extend(
+                orjson.dumps({**who, "unit_id": f"{course_id}-u{unit}"}) for unit in range(1, 8)
+            )
+        learner += 1
+    return [b"\n".join(lines[start : start + items]) for start in range(0, requests * items, items)]
+
+
+def bulk_ingest(server: Server, bodies: list[bytes]) -> dict[str, Any]:
+    events = errors = 0
+    with httpx.Client(base_url=server.url, timeout=300) as client:
+        started = time.perf_counter()
+        for body in bodies:
+            response = client.post(
+                "/v1/completions:batch?enroll=true",
+                content=body,
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            response.raise_for_status()
+            outcome = response.json()
+            errors += outcome["errors"]
+            events += sum(len(result["appended"]) for result in outcome["results"])
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(bodies),
+        "events": events,
+        "item_errors": errors,
+        "events_per_second": events / elapsed,
+    }
+
+
+def complete_units(
+    server: Server, enrollments: list[Enrollment], workdir: Path, seconds: float
+) -> dict[str, Any]:
+    paths = completion_paths(enrollments)
+    return run_wrk(server.url, paths, workdir, method="POST", body=COMPLETION_BODY, seconds=seconds)
+
+
+def measured(server: Server, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The run's figures, plus the server's own CPU time per request (robust to a busy
+    machine: it counts only what the server process spent)."""
+    before = server.cpu_seconds()
+    figures = run()
+    spent = server.cpu_seconds() - before
+    return {**figures, "server_cpu_ms_per_request": spent / max(figures["requests"], 1) * 1000}
+
+
+def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict[str, Any]:
+    seconds = durations.load_seconds
+    learners = max(100, int(seconds * 5000 / UNITS / len(course_ids_for_web())))
+    enrollments = seed(settings, learners)
+    # The freshness probe uses enrollments the load never touches.
+    loaded, probed = enrollments[:-50], enrollments[-50:]
+    figures: dict[str, Any] = {}
+
+    noop = Server(
+        "bench.noop:app",
+        environment(settings, embedded_projection=False),
+        workdir / "noop.log",
+        "/docs",
+    )
+    try:
+        figures["noop"] = measured(noop, lambda: complete_units(noop, loaded, workdir, seconds))
+    finally:
+        noop.stop()
+
+    env = environment(settings, embedded_projection=False)
+    api = Server("api.main:app", env, workdir / "api.log", "/readyz")
+    project = projector(settings, workdir / "projector.log")
+    try:
+        figures["commands"] = measured(api, lambda: complete_units(api, loaded, workdir, seconds))
+        with httpx.Client(base_url=api.url) as client:
+            head = client.get("/readyz").json()["projection"]["head"]
+        wait_caught_up(settings, head)
+        reads_file = workdir / "reads.txt"
+        reads_file.write_text("\n".join(read_paths(loaded)) + "\n")
+        figures["reads_fixed"] = run_open_loop(api, reads_file, 1000, seconds)
+        figures["reads_saturation"] = measured(
+            api, lambda: run_wrk(api.url, read_paths(loaded), workdir, seconds=seconds)
+        )
+        figures["freshness"] = freshness(api, settings, probed, durations.freshness_samples)
+        figures["bulk"] = bulk_ingest(
+            api, bulk_bodies(durations.bulk_requests, durations.bulk_items)
+        )
+    finally:
+        api.stop()
+        project.stop()
+    return figures

@@ -1,0 +1,1 @@
+"""Bulk ingest: many completions in one request or file, each judged on its own."""
