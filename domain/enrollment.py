@@ -47,6 +47,16 @@ class Enrollment(Aggregate):
         self.completed_units: set[str] = set()
         self.withdrawn = False
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Enrollment:
+        """The copy every command takes from the aggregate cache, without `copy.deepcopy`'s
+        walk: every attribute is immutable except the two sets and the pending events."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.completed_modules = set(self.completed_modules)
+        twin.completed_units = set(self.completed_units)
+        twin.__dict__["_pending_events"] = list(self.__dict__["_pending_events"])
+        return twin
+
     def complete_module(self, module_id: str, unit: Unit, occurred_at: datetime) -> None:
         """Completing the last open module of a unit completes the unit in the same save."""
         self._check_active()

@@ -80,6 +80,14 @@ class ProgressLedger(Application[UUID]):
             course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id"
         )
 
+    def _course_to_read(self, course_id: str) -> Course:
+        """The course for a check that never changes it: the cached copy itself, not a deep
+        copy of it (a copy of a course of many units costs more than the rest of a command).
+        """
+        return self._get(
+            course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id", copy=False
+        )
+
     def add_unit(self, course_id: str, unit: Unit, index: int | None = None) -> Recorded:
         return self._change_course(course_id, lambda course: course.add_unit(unit, index))
 
@@ -103,7 +111,7 @@ class ProgressLedger(Application[UUID]):
     def enroll(self, learner_id: str, course_id: str) -> Enrolled:
         """Enrolling twice returns the same enrollment; its id is derived, so races cannot
         make two."""
-        self.get_course(course_id)
+        self._course_to_read(course_id)
         enrollment_id = enrollment_aggregate_id(course_id, learner_id)
         with self._turn(enrollment_id):
             return self._enroll(learner_id, course_id, enrollment_id)
@@ -134,7 +142,7 @@ class ProgressLedger(Application[UUID]):
         when = occurred_at or now()
 
         def complete(enrollment: Enrollment) -> None:
-            unit = self.get_course(enrollment.course_id).unit_of_module(module_id)
+            unit = self._course_to_read(enrollment.course_id).unit_of_module(module_id)
             enrollment.complete_module(module_id, unit, when)
 
         return self._change_enrollment(enrollment_id, complete)
@@ -145,7 +153,7 @@ class ProgressLedger(Application[UUID]):
         when = occurred_at or now()
 
         def complete(enrollment: Enrollment) -> None:
-            unit = self.get_course(enrollment.course_id).find_unit(unit_id)
+            unit = self._course_to_read(enrollment.course_id).find_unit(unit_id)
             enrollment.complete_unit(unit, when)
 
         return self._change_enrollment(enrollment_id, complete)
@@ -161,9 +169,11 @@ class ProgressLedger(Application[UUID]):
 
     # Mechanics ---------------------------------------------------------------
 
-    def _get(self, aggregate_id: UUID, kind: type[A], label: str, field: str) -> A:
+    def _get(
+        self, aggregate_id: UUID, kind: type[A], label: str, field: str, *, copy: bool = True
+    ) -> A:
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id, deepcopy_from_cache=copy)
         except AggregateNotFoundError:
             raise NotFoundError(f"{label} does not exist", field=field) from None
         if not isinstance(aggregate, kind):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from api.audit_schemas import ProgressAsOfOut
@@ -52,7 +53,40 @@ def progress_out(view: CourseProgressView, projection_position: int) -> CoursePr
     )
 
 
-@router.get("/learners/{learner_id}/courses/{course_id}/progress")
+def progress_json(view: CourseProgressView, projection_position: int) -> dict[str, Any]:
+    """The same document as `progress_out`, as plain data for orjson: the hottest read skips
+    building and validating pydantic models for an answer the database already shaped."""
+    return {
+        "learner_id": view.learner_id,
+        "course_id": view.course_id,
+        "enrollment_id": view.enrollment_id,
+        "completed_units": view.completed_units,
+        "total_units": view.total_units,
+        "percentage": view.percentage,
+        "completed_at": view.completed_at,
+        "updated_at": view.updated_at,
+        "position": view.position,
+        "rules": view.rules,
+        "withdrawn": view.withdrawn,
+        "units": [
+            {
+                "unit_id": u.unit_id,
+                "required": u.required,
+                "completed": u.completed,
+                "completed_modules": u.completed_modules,
+                "total_modules": u.total_modules,
+                "percentage": u.percentage,
+            }
+            for u in view.units
+        ],
+        "projection_position": projection_position,
+    }
+
+
+@router.get(
+    "/learners/{learner_id}/courses/{course_id}/progress",
+    response_model=CourseProgressOut | ProgressAsOfOut,
+)
 def learner_course_progress(
     learner_id: LearnerId,
     course_id: CourseId,
@@ -61,7 +95,7 @@ def learner_course_progress(
         AwareDatetime | None,
         Query(description="Replay the events up to this instant (ISO-8601 with an offset)"),
     ] = None,
-) -> CourseProgressOut | ProgressAsOfOut:
+) -> Any:
     """A learner's progress in one course, unit by unit; `as_of` replays it from the events."""
     if as_of is not None:
         return progress_as_of(services, learner_id, course_id, as_of)
@@ -70,7 +104,8 @@ def learner_course_progress(
         raise NotFoundError(
             f"learner {learner_id!r} is not enrolled in course {course_id!r}", field="learner_id"
         )
-    return progress_out(answer.value, answer.projection_position)
+    document = progress_json(answer.value, answer.projection_position)
+    return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.get("/learners/{learner_id}/progress")
