@@ -17,7 +17,6 @@ from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
 from projections.leadership import AdvisoryLock, NoLock, ProjectorLock, lock_key
-from projections.pool_check import ping_only_idle_connections
 from projections.queries import ProgressQueries
 from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.store import ProgressStore
@@ -77,7 +76,6 @@ def bootstrap(settings: Settings) -> LedgerServices:
             if settings.group_commit
             else ProgressLedger(env=env)
         )
-        ping_only_idle_connections(ledger.factory.datastore)  # type: ignore[attr-defined]
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         store = ProgressStore(db)
         store.create_schema(default_rules=settings.rules)
