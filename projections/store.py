@@ -274,41 +274,32 @@ class ProgressStore:
     def load_courses(
         self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[UUID]
     ) -> dict[str, CourseState]:
-        courses: dict[str, CourseState] = {}
-        with self.db.transaction(commit=False) as cursor:
-            for column, keys in (
-                ("course_id", sorted(set(course_ids))),
-                ("aggregate_id", sorted({str(a) for a in aggregate_ids})),
-            ):
-                for chunk in chunks(keys):
-                    cursor.execute(
-                        f"SELECT * FROM {tables.course_structure} "
-                        f"WHERE {column} IN ({placeholders(chunk)})",
-                        chunk,
-                    )
-                    for row in cursor.fetchall():
-                        courses[row["course_id"]] = self._course(row)
-        return courses
+        rows = self._rows_where_in(
+            tables.course_structure,
+            {"course_id": course_ids, "aggregate_id": (str(a) for a in aggregate_ids)},
+        )
+        return {row["course_id"]: self._course(row) for row in rows}
 
     def load_enrollments(
         self, tables: GenerationTables, enrollment_ids: Iterable[str], course_ids: Iterable[str]
     ) -> dict[str, EnrollmentState]:
         """The enrollments named, and every enrollment of the courses named."""
-        enrollments: dict[str, EnrollmentState] = {}
+        rows = self._rows_where_in(
+            tables.course_progress, {"enrollment_id": enrollment_ids, "course_id": course_ids}
+        )
+        return {row["enrollment_id"]: self._enrollment(row) for row in rows}
+
+    def _rows_where_in(self, table: str, keys_by_column: dict[str, Iterable[str]]) -> list[Row]:
+        """Every row whose column holds one of its keys, a chunk of keys per statement."""
+        rows: list[Row] = []
         with self.db.transaction(commit=False) as cursor:
-            for column, keys in (
-                ("enrollment_id", sorted(set(enrollment_ids))),
-                ("course_id", sorted(set(course_ids))),
-            ):
-                for chunk in chunks(keys):
+            for column, keys in keys_by_column.items():
+                for chunk in chunks(sorted(set(keys))):
                     cursor.execute(
-                        f"SELECT * FROM {tables.course_progress} "
-                        f"WHERE {column} IN ({placeholders(chunk)})",
-                        chunk,
+                        f"SELECT * FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk
                     )
-                    for row in cursor.fetchall():
-                        enrollments[row["enrollment_id"]] = self._enrollment(row)
-        return enrollments
+                    rows.extend(cursor.fetchall())
+        return rows
 
     def _course(self, row: Row) -> CourseState:
         specs: list[UnitSpec] = orjson.loads(row["units"])
