@@ -88,17 +88,7 @@ def progress_as_of(
         position=replayed.position,
         rules=generation.rules,
         withdrawn=replayed.state.withdrawn,
-        units=[
-            UnitProgressOut(
-                unit_id=u.unit_id,
-                required=u.required,
-                completed=u.completed,
-                completed_modules=u.completed_modules,
-                total_modules=u.total_modules,
-                percentage=u.percentage,
-            )
-            for u in replayed.units()
-        ],
+        units=[UnitProgressOut.model_validate(u, from_attributes=True) for u in replayed.units()],
         projection_position=replayed.position,
         as_of=as_of,
         generation=generation.number,

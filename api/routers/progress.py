@@ -17,7 +17,6 @@ from api.schemas import (
     LearnerProgressOut,
     RosterOut,
     RosterSummaryOut,
-    UnitProgressOut,
 )
 from domain.errors import NotFoundError
 from projections.queries import CourseProgressView
@@ -26,36 +25,12 @@ router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites
 
 
 def progress_out(view: CourseProgressView, projection_position: int) -> CourseProgressOut:
-    return CourseProgressOut(
-        learner_id=view.learner_id,
-        course_id=view.course_id,
-        enrollment_id=view.enrollment_id,
-        completed_units=view.completed_units,
-        total_units=view.total_units,
-        percentage=view.percentage,
-        completed_at=view.completed_at,
-        updated_at=view.updated_at,
-        position=view.position,
-        rules=view.rules,
-        withdrawn=view.withdrawn,
-        units=[
-            UnitProgressOut(
-                unit_id=u.unit_id,
-                required=u.required,
-                completed=u.completed,
-                completed_modules=u.completed_modules,
-                total_modules=u.total_modules,
-                percentage=u.percentage,
-            )
-            for u in view.units
-        ],
-        projection_position=projection_position,
-    )
+    return CourseProgressOut.model_validate(progress_json(view, projection_position))
 
 
 def progress_json(view: CourseProgressView, projection_position: int) -> dict[str, Any]:
-    """The same document as `progress_out`, as plain data for orjson: the hottest read skips
-    building and validating pydantic models for an answer the database already shaped."""
+    """The progress document as plain data: the hottest read serialises it with orjson and
+    skips building and validating pydantic models for an answer the database already shaped."""
     return {
         "learner_id": view.learner_id,
         "course_id": view.course_id,
