@@ -68,11 +68,16 @@ class CompletionImporter:
         )
 
     def _attempt(self, items: list[CompletionItem | ItemError], enroll: bool) -> BatchResult:
-        keys = {
-            index: enrollment_id(item)
-            for index, item in enumerate(items)
-            if isinstance(item, CompletionItem)
-        }
+        # uuid5 costs a few µs, and a batch names each enrollment several times.
+        ids: dict[tuple[str, str], UUID] = {}
+        keys: dict[int, UUID] = {}
+        for index, item in enumerate(items):
+            if isinstance(item, CompletionItem):
+                pair = (item.course_id, item.learner_id)
+                key = ids.get(pair)
+                if key is None:
+                    key = ids[pair] = enrollment_id(item)
+                keys[index] = key
         courses = self._courses(
             {item.course_id for item in items if isinstance(item, CompletionItem)}
         )
