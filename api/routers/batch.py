@@ -91,7 +91,9 @@ async def complete_in_bulk(
     return await run_in_threadpool(work_out, importer, body, content_type, enroll)
 
 
-def work_out(importer: CompletionImporter, body: bytes, content_type: str, enroll: bool) -> Response:
+def work_out(
+    importer: CompletionImporter, body: bytes, content_type: str, enroll: bool
+) -> Response:
     """Parsing too runs off the event loop: ten thousand items take tens of milliseconds."""
     with collector_paused():
         try:
