@@ -1,6 +1,6 @@
 """Applies a batch of completions: each item is judged alone, the good ones are saved together.
 
-The whole batch is one `save(*enrollments)`: one insert and one fsync however many items.
+The whole batch is one insert (`ingest.recording`): one fsync however many items.
 Items that fail a check change nothing and report why; if another writer changed one of
 the enrollments meanwhile, the save fails as a whole and the batch is worked out again
 from the new state, so no item is ever half applied.
@@ -21,6 +21,7 @@ from domain.errors import ConcurrencyError, EnrollmentWithdrawnError, LedgerErro
 from domain.identifiers import enrollment_aggregate_id
 from domain.ledger import ProgressLedger, now
 from ingest.items import CompletionItem, ItemError
+from ingest.recording import record
 from ingest.streams import load_aggregates
 from projections.database import Database
 
@@ -100,13 +101,7 @@ class CompletionImporter:
             touched[enrollment.id] = enrollment
             status: Status = "appended" if appended else "already_complete"
             results.append(ItemResult(index, status, appended))
-        recordings = self.ledger.save(*touched.values()) if touched else []
-        position = (
-            max(r.notification.id for r in recordings)
-            if recordings
-            else self.ledger.head_position()
-        )
-        return BatchResult(results, position)
+        return BatchResult(results, record(self.ledger, touched.values()))
 
     def _courses(self, course_ids: set[str]) -> dict[str, Course | NotFoundError]:
         courses: dict[str, Course | NotFoundError] = {}
