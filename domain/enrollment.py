@@ -76,7 +76,7 @@ class Enrollment(Aggregate):
         """Completing the last open module of a unit completes the unit in the same save."""
         self._check_active()
         if module_id not in self.completed_modules:
-            self.trigger_event(
+            self._append(
                 Enrollment.ModuleCompleted,
                 module_id=module_id,
                 unit_id=unit.unit_id,
@@ -84,24 +84,32 @@ class Enrollment(Aggregate):
             )
         all_modules_done = all(m in self.completed_modules for m in unit.module_ids)
         if all_modules_done and unit.unit_id not in self.completed_units:
-            self.trigger_event(
-                Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at
-            )
+            self._append(Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at)
 
     def complete_unit(self, unit: Unit, occurred_at: datetime) -> None:
         self._check_active()
         if unit.unit_id not in self.completed_units:
-            self.trigger_event(
-                Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at
-            )
+            self._append(Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at)
 
     def withdraw(self, occurred_at: datetime) -> None:
         if not self.withdrawn:
-            self.trigger_event(Enrollment.Withdrawn, occurred_at=occurred_at)
+            self._append(Enrollment.Withdrawn, occurred_at=occurred_at)
 
     def reenroll(self, occurred_at: datetime) -> None:
         if self.withdrawn:
-            self.trigger_event(Enrollment.Reenrolled, occurred_at=occurred_at)
+            self._append(Enrollment.Reenrolled, occurred_at=occurred_at)
+
+    def _append(self, event_class: type[Aggregate.Event], **fields: Any) -> None:
+        """`trigger_event` without its generic work (a check for explicit topics, two copies
+        of the arguments), which cost a third of a completion."""
+        new_event = event_class(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=event_class.create_timestamp(),
+            **fields,
+        )
+        new_event.mutate(self)
+        self.pending_events.append(new_event)
 
     def _check_active(self) -> None:
         if self.withdrawn:

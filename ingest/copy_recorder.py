@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.rows import tuple_row
+from psycopg.rows import scalar_row
 from psycopg.sql import SQL, Identifier
 
 # Below this the library's single statement is as quick and needs no extra round trips.
@@ -58,19 +63,23 @@ class CopyingApplicationRecorder(PostgresApplicationRecorder):
             ).format(table)
             with cursor.copy(copy_rows) as copy:
                 copy.write(copy_text(stored_events))
-            with connection.cursor(row_factory=tuple_row) as ids_cursor:
+            # COPY draws the ids from the sequence row by row, in the order it reads the
+            # rows, and the lock keeps every other insert out: the ids above `top`, in
+            # order, are the events' own, in order (no need to read back a UUID per row).
+            with connection.cursor(row_factory=scalar_row) as ids_cursor:
                 ids_cursor.execute(
                     SQL(
-                        "SELECT originator_id, originator_version, notification_id FROM {0} "
-                        "WHERE notification_id > %s"
+                        "SELECT notification_id FROM {0} WHERE notification_id > %s "
+                        "ORDER BY notification_id"
                     ).format(table),
                     (top,),
                 )
-                ids: dict[tuple[UUID | str, int], int] = {
-                    (originator_id, version): notification_id
-                    for originator_id, version, notification_id in ids_cursor.fetchall()
-                }
-        return [ids[(e.originator_id, e.originator_version)] for e in stored_events]
+                ids: list[int] = ids_cursor.fetchall()
+            if len(ids) != len(stored_events):  # rolls the insert back
+                raise ProgrammingError(
+                    f"COPY wrote {len(ids)} rows for {len(stored_events)} events"
+                )
+        return ids
 
 
 def copy_text(stored_events: Sequence[StoredEvent]) -> bytes:
