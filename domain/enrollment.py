@@ -20,20 +20,35 @@ class Enrollment(Aggregate):
         learner_id: str
         course_id: str
 
+    # Events after the first apply themselves (no `@event` methods): the library's
+    # decorated methods re-derive each call's keyword arguments from the signature,
+    # which cost more than everything else a completion does.
     class ModuleCompleted(Aggregate.Event):
         module_id: str
         unit_id: str
         occurred_at: datetime
 
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.completed_modules.add(self.module_id)
+
     class UnitCompleted(Aggregate.Event):
         unit_id: str
         occurred_at: datetime
 
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.completed_units.add(self.unit_id)
+
     class Withdrawn(Aggregate.Event):
         occurred_at: datetime
 
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.withdrawn = True
+
     class Reenrolled(Aggregate.Event):
         occurred_at: datetime
+
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.withdrawn = False
 
     @staticmethod
     def create_id(course_id: str, learner_id: str, **_: Any) -> UUID:
@@ -61,23 +76,40 @@ class Enrollment(Aggregate):
         """Completing the last open module of a unit completes the unit in the same save."""
         self._check_active()
         if module_id not in self.completed_modules:
-            self._record_module(module_id=module_id, unit_id=unit.unit_id, occurred_at=occurred_at)
+            self._append(
+                Enrollment.ModuleCompleted,
+                module_id=module_id,
+                unit_id=unit.unit_id,
+                occurred_at=occurred_at,
+            )
         all_modules_done = all(m in self.completed_modules for m in unit.module_ids)
         if all_modules_done and unit.unit_id not in self.completed_units:
-            self._record_unit(unit_id=unit.unit_id, occurred_at=occurred_at)
+            self._append(Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at)
 
     def complete_unit(self, unit: Unit, occurred_at: datetime) -> None:
         self._check_active()
         if unit.unit_id not in self.completed_units:
-            self._record_unit(unit_id=unit.unit_id, occurred_at=occurred_at)
+            self._append(Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at)
 
     def withdraw(self, occurred_at: datetime) -> None:
         if not self.withdrawn:
-            self._withdraw(occurred_at=occurred_at)
+            self._append(Enrollment.Withdrawn, occurred_at=occurred_at)
 
     def reenroll(self, occurred_at: datetime) -> None:
         if self.withdrawn:
-            self._reenroll(occurred_at=occurred_at)
+            self._append(Enrollment.Reenrolled, occurred_at=occurred_at)
+
+    def _append(self, event_class: type[Aggregate.Event], **fields: Any) -> None:
+        """`trigger_event` without its generic work (a check for explicit topics, two copies
+        of the arguments), which cost a third of a completion."""
+        new_event = event_class(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=event_class.create_timestamp(),
+            **fields,
+        )
+        new_event.mutate(self)
+        self.pending_events.append(new_event)
 
     def _check_active(self) -> None:
         if self.withdrawn:
@@ -85,19 +117,3 @@ class Enrollment(Aggregate):
                 f"enrollment {self.id} was withdrawn; enroll again to record progress",
                 field="enrollment_id",
             )
-
-    @event(ModuleCompleted)
-    def _record_module(self, module_id: str, unit_id: str, occurred_at: datetime) -> None:
-        self.completed_modules.add(module_id)
-
-    @event(UnitCompleted)
-    def _record_unit(self, unit_id: str, occurred_at: datetime) -> None:
-        self.completed_units.add(unit_id)
-
-    @event(Withdrawn)
-    def _withdraw(self, occurred_at: datetime) -> None:
-        self.withdrawn = True
-
-    @event(Reenrolled)
-    def _reenroll(self, occurred_at: datetime) -> None:
-        self.withdrawn = False

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from api.bootstrap import LedgerServices
+from ingest.collection import collector_paused
 from ingest.importer import CompletionImporter
 from ingest.items import MAX_ITEMS, ItemError, parse_ndjson
 
@@ -31,7 +32,8 @@ def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_siz
         for batch in batches(lines, min(batch_size, MAX_ITEMS)):
             numbers = [line_number + i + 1 for i, line in enumerate(batch) if line.strip()]
             line_number += len(batch)
-            outcome = importer.run(parse_ndjson(batch), enroll=enroll)
+            with collector_paused():
+                outcome = importer.run(parse_ndjson(batch), enroll=enroll)
             appended += outcome.count("appended")
             already += outcome.count("already_complete")
             events += outcome.events

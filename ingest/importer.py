@@ -1,6 +1,6 @@
 """Applies a batch of completions: each item is judged alone, the good ones are saved together.
 
-The whole batch is one `save(*enrollments)`: one insert and one fsync however many items.
+The whole batch is one insert (`ingest.recording`): one fsync however many items.
 Items that fail a check change nothing and report why; if another writer changed one of
 the enrollments meanwhile, the save fails as a whole and the batch is worked out again
 from the new state, so no item is ever half applied.
@@ -21,10 +21,12 @@ from domain.errors import ConcurrencyError, EnrollmentWithdrawnError, LedgerErro
 from domain.identifiers import enrollment_aggregate_id
 from domain.ledger import ProgressLedger, now
 from ingest.items import CompletionItem, ItemError
+from ingest.recording import record
 from ingest.streams import load_aggregates
 from projections.database import Database
 
 Status = Literal["appended", "already_complete", "error"]
+Pair = tuple[str, str]  # (course_id, learner_id)
 
 
 @dataclass(frozen=True)
@@ -68,40 +70,36 @@ class CompletionImporter:
         )
 
     def _attempt(self, items: list[CompletionItem | ItemError], enroll: bool) -> BatchResult:
-        keys = {
-            index: enrollment_id(item)
-            for index, item in enumerate(items)
-            if isinstance(item, CompletionItem)
-        }
-        courses = self._courses(
-            {item.course_id for item in items if isinstance(item, CompletionItem)}
-        )
-        enrollments: dict[UUID, Enrollment] = load_aggregates(
-            self.ledger, self.db, set(keys.values())
-        )
-        touched: dict[UUID, Enrollment] = {}
+        # Enrollments are found by (course, learner): uuid5 costs a few µs, hashing a UUID
+        # one more, and a batch names each enrollment several times.
+        ids: dict[Pair, UUID] = {}
+        for item in items:
+            if isinstance(item, CompletionItem):
+                pair = (item.course_id, item.learner_id)
+                if pair not in ids:
+                    ids[pair] = enrollment_id(item)
+        courses = self._courses({course_id for course_id, _ in ids})
+        loaded: dict[UUID, Enrollment] = load_aggregates(self.ledger, self.db, ids.values())
+        enrollments = {pair: loaded[key] for pair, key in ids.items() if key in loaded}
+        touched: dict[Pair, Enrollment] = {}
         results: list[ItemResult] = []
         for index, item in enumerate(items):
             if isinstance(item, ItemError):
                 results.append(ItemResult(index, "error", error=item))
                 continue
+            pair = (item.course_id, item.learner_id)
             try:
-                enrollment, appended = self._apply(item, keys[index], courses, enrollments, enroll)
+                enrollment, appended = self._apply(item, ids[pair], courses, enrollments, enroll)
             except LedgerError as error:
                 results.append(
                     ItemResult(index, "error", error=ItemError(error.message, error.field))
                 )
                 continue
-            touched[enrollment.id] = enrollment
-            status: Status = "appended" if appended else "already_complete"
-            results.append(ItemResult(index, status, appended))
-        recordings = self.ledger.save(*touched.values()) if touched else []
-        position = (
-            max(r.notification.id for r in recordings)
-            if recordings
-            else self.ledger.head_position()
-        )
-        return BatchResult(results, position)
+            touched[pair] = enrollment
+            results.append(
+                ItemResult(index, "appended" if appended else "already_complete", appended)
+            )
+        return BatchResult(results, record(self.ledger, touched.values()))
 
     def _courses(self, course_ids: set[str]) -> dict[str, Course | NotFoundError]:
         courses: dict[str, Course | NotFoundError] = {}
@@ -117,7 +115,7 @@ class CompletionImporter:
         item: CompletionItem,
         key: UUID,
         courses: dict[str, Course | NotFoundError],
-        enrollments: dict[UUID, Enrollment],
+        enrollments: dict[Pair, Enrollment],
         enroll: bool,
     ) -> tuple[Enrollment, list[str]]:
         """Checks everything before changing anything, so a refused item leaves no trace."""
@@ -125,7 +123,8 @@ class CompletionImporter:
         if isinstance(course, NotFoundError):
             raise course
         unit = course_unit(course, item)
-        enrollment = enrollments.get(key)
+        pair = (item.course_id, item.learner_id)
+        enrollment = enrollments.get(pair)
         if enrollment is not None and enrollment.withdrawn and not enroll:
             raise EnrollmentWithdrawnError(
                 f"enrollment {key} was withdrawn; send ?enroll=true to enroll again",
@@ -140,7 +139,7 @@ class CompletionImporter:
         before = 0 if enrollment is None else len(enrollment.pending_events)
         if enrollment is None:
             enrollment = Enrollment(learner_id=item.learner_id, course_id=item.course_id)
-            enrollments[key] = enrollment
+            enrollments[pair] = enrollment
         elif enrollment.withdrawn:
             enrollment.reenroll(now())
         when: datetime = item.occurred_at or now()

@@ -1,0 +1,67 @@
+"""A batch writes the very rows `Application.save` would: same topics, same stored JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+
+from api.bootstrap import LedgerServices
+from domain.course import Module, Unit
+from domain.enrollment import Enrollment
+from ingest.recording import StoredEventEncoder, record
+from tests.factories import new_id
+from tests.http_helpers import course_body, head
+
+
+def test_stored_events_are_the_mappers_byte_for_byte(services: LedgerServices) -> None:
+    ledger = services.ledger
+    unit = Unit("u1", "Unit", modules=(Module("m1"), Module("m2")))
+    enrollment = Enrollment(learner_id=new_id("l"), course_id=new_id("course"))
+    enrollment.complete_module("m1", unit, datetime(2024, 5, 1, 10, tzinfo=UTC))
+    enrollment.complete_module(
+        "m2", unit, datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    )
+    enrollment.withdraw(datetime.now(UTC))
+    enrollment.reenroll(datetime.now(UTC))
+    enrollment.complete_unit(Unit("u2"), datetime.now(UTC))
+    encode = StoredEventEncoder(ledger.mapper)
+
+    events = enrollment.collect_events()
+
+    assert [encode(event) for event in events] == [
+        ledger.mapper.to_stored_event(event) for event in events
+    ]
+
+
+def test_recorded_events_read_back_as_the_enrollment(services: LedgerServices) -> None:
+    ledger = services.ledger
+    course_id = new_id("course")
+    ledger.create_course(course_id, "Course", [Unit("u1"), Unit("u2")])
+    enrollment = Enrollment(learner_id=new_id("l"), course_id=course_id)
+    enrollment.complete_unit(Unit("u1"), datetime(2024, 5, 1, 10, tzinfo=UTC))
+    head = ledger.head_position()
+
+    position = record(ledger, [enrollment])
+
+    assert position == head + 2 == ledger.head_position()
+    again = ledger.get_enrollment(enrollment.id)
+    assert (again.version, again.completed_units) == (2, {"u1"})
+    assert record(ledger, [again]) == position  # nothing pending: nothing written
+
+
+def test_a_repeated_batch_with_an_idempotency_key_appends_once(client: httpx.Client) -> None:
+    course = new_id("course")
+    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+    items = [{"learner_id": new_id("l"), "course_id": course, "unit_id": "u2"} for _ in range(3)]
+    headers = {"Idempotency-Key": new_id("batch")}
+
+    first = client.post("/v1/completions:batch?enroll=true", json=items, headers=headers)
+    start = head(client)
+    again = client.post("/v1/completions:batch?enroll=true", json=items, headers=headers)
+
+    assert first.status_code == again.status_code == 200
+    assert first.json()["appended"] == 3
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert head(client) == start
