@@ -30,9 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.ledger.on_recorded.append(lambda _: services.waker.wake())
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
+        await services.open_reads()
         try:
             yield
         finally:
+            await services.close_reads()
             services.close()
 
     app = FastAPI(

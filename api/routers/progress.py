@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from api.audit_schemas import ProgressAsOfOut
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services
@@ -62,7 +63,7 @@ def progress_json(view: CourseProgressView, projection_position: int) -> dict[st
     "/learners/{learner_id}/courses/{course_id}/progress",
     response_model=CourseProgressOut | ProgressAsOfOut,
 )
-def learner_course_progress(
+async def learner_course_progress(
     learner_id: LearnerId,
     course_id: CourseId,
     services: Services,
@@ -73,13 +74,20 @@ def learner_course_progress(
 ) -> Any:
     """A learner's progress in one course, unit by unit; `as_of` replays it from the events."""
     if as_of is not None:
-        return progress_as_of(services, learner_id, course_id, as_of)
-    answer = services.queries.learner_course(learner_id, course_id)
-    if answer.value is None:
+        return await run_in_threadpool(progress_as_of, services, learner_id, course_id, as_of)
+    document: dict[str, Any] | None
+    if services.reads is not None:
+        live = await services.reads.learner_course(learner_id, course_id)
+        document, position = live.value, live.projection_position
+    else:
+        answer = await run_in_threadpool(services.queries.learner_course, learner_id, course_id)
+        document = None if answer.value is None else progress_json(answer.value, 0)
+        position = answer.projection_position
+    if document is None:
         raise NotFoundError(
             f"learner {learner_id!r} is not enrolled in course {course_id!r}", field="learner_id"
         )
-    document = progress_json(answer.value, answer.projection_position)
+    document["projection_position"] = position
     return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
