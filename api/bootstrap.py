@@ -106,6 +106,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         projector_lock = AdvisoryLock(postgres_conninfo(settings), key)
         reads = LiveProgressReads(
             postgres_conninfo(settings),
+            db.table("projection_generations"),
             learner_course_statement(
                 db.table("projection_generations"),
                 db.table("course_progress"),

@@ -83,8 +83,11 @@ def progress_document(row: tuple[Any, ...]) -> ProgressDocument:
 
 
 class LiveProgressReads:
-    def __init__(self, conninfo: str, statement: str, *, pool_size: int, timeout: float) -> None:
+    def __init__(
+        self, conninfo: str, generations: str, statement: str, *, pool_size: int, timeout: float
+    ) -> None:
         self.statement = statement
+        self.position_statement = f"SELECT position FROM {generations} WHERE status = 'live'"
         # No ping on every checkout: a connection the database dropped fails its statement at
         # once, and `learner_course` then checks the idle connections and retries once.
         self.pool = AsyncConnectionPool(
@@ -104,22 +107,14 @@ class LiveProgressReads:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def live_position(self) -> int:
+        row = await self._fetch(self.position_statement, ())
+        return 0 if row is None else int(row[0])
+
     async def learner_course(
         self, learner_id: str, course_id: str
     ) -> Answer[ProgressDocument | None]:
-        try:
-            try:
-                row = await self._fetch(learner_id, course_id)
-            except PoolTimeout:
-                raise
-            except psycopg.OperationalError:
-                # A connection lost since its last use (the database restarted): drop every
-                # dead idle one, then read again, once, on a live connection. Reads are safe
-                # to repeat.
-                await self.pool.check()
-                row = await self._fetch(learner_id, course_id)
-        except psycopg.OperationalError as error:
-            raise OperationalError(str(error)) from error
+        row = await self._fetch(self.statement, (learner_id, course_id))
         if row is None:
             return Answer(None, 0)
         position = int(row[0])
@@ -127,7 +122,22 @@ class LiveProgressReads:
             return Answer(None, position)
         return Answer(progress_document(row), position)
 
-    async def _fetch(self, learner_id: str, course_id: str) -> tuple[Any, ...] | None:
+    async def _fetch(self, statement: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
+        try:
+            try:
+                return await self._fetch_once(statement, params)
+            except PoolTimeout:
+                raise
+            except psycopg.OperationalError:
+                # A connection lost since its last use (the database restarted): drop every
+                # dead idle one, then read again, once, on a live connection. Reads are safe
+                # to repeat.
+                await self.pool.check()
+                return await self._fetch_once(statement, params)
+        except psycopg.OperationalError as error:
+            raise OperationalError(str(error)) from error
+
+    async def _fetch_once(self, statement: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
         async with self.pool.connection() as connection:
-            cursor = await connection.execute(self.statement, (learner_id, course_id), prepare=True)
+            cursor = await connection.execute(statement, params, prepare=True)
             return await cursor.fetchone()
