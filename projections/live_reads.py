@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import psycopg
 from eventsourcing.persistence import OperationalError
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from projections.queries import Answer
 
@@ -126,8 +126,8 @@ class LiveProgressReads:
         try:
             try:
                 return await self._fetch_once(statement, params)
-            except PoolTimeout:
-                raise
+            except (PoolTimeout, TooManyRequests):
+                raise  # no connection to be had: the database is away, or we are overloaded
             except psycopg.OperationalError:
                 # A connection lost since its last use (the database restarted): drop every
                 # dead idle one, then read again, once, on a live connection. Reads are safe
