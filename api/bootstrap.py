@@ -17,6 +17,7 @@ from domain.ledger import ProgressLedger
 from projections.database import Database, database_for
 from projections.engine import ProjectionEngine
 from projections.leadership import AdvisoryLock, NoLock, ProjectorLock, lock_key
+from projections.live_reads import LiveProgressReads, learner_course_statement
 from projections.queries import ProgressQueries
 from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.store import ProgressStore
@@ -36,6 +37,8 @@ class LedgerServices:
     _stop: threading.Event = field(default_factory=threading.Event)
     _projector: threading.Thread | None = None
     projector_lock: ProjectorLock = field(default_factory=NoLock)
+    # PostgreSQL only: the hottest read on the event loop (opened and closed by the app).
+    reads: LiveProgressReads | None = None
 
     def start_projection(self) -> None:
         """Runs the live projection on a background thread of this process."""
@@ -51,6 +54,14 @@ class LedgerServices:
     @property
     def projects_here(self) -> bool:
         return self._projector is not None
+
+    async def open_reads(self) -> None:
+        if self.reads is not None:
+            await self.reads.open()
+
+    async def close_reads(self) -> None:
+        if self.reads is not None:
+            await self.reads.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -89,9 +100,22 @@ def bootstrap(settings: Settings) -> LedgerServices:
     else:
         waker = LocalWaker()
     projector_lock: ProjectorLock = NoLock()
+    reads = None
     if is_postgres(settings.database_url):
         key = lock_key(settings.database_schema or "public")
         projector_lock = AdvisoryLock(postgres_conninfo(settings), key)
+        reads = LiveProgressReads(
+            postgres_conninfo(settings),
+            db.table("projection_generations"),
+            learner_course_statement(
+                db.table("projection_generations"),
+                db.table("course_progress"),
+                db.table("unit_progress"),
+                db.table("course_structure"),
+            ),
+            pool_size=settings.database_pool_size,
+            timeout=settings.database_connect_timeout,
+        )
     return LedgerServices(
         settings=settings,
         projector_lock=projector_lock,
@@ -102,6 +126,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         queries=ProgressQueries(db),
         waker=waker,
         rebuilds=RebuildJobs(Rebuilder(engine, store, on_switched=waker.wake)),
+        reads=reads,
     )
 
 

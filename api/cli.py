@@ -14,6 +14,7 @@ from pathlib import Path
 from api import operations
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from api.bootstrap import LedgerServices, bootstrap
+from api.environment import is_postgres
 from api.settings import Settings
 from ingest.cli import import_file
 from projections.rules import RULES
@@ -85,13 +86,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(host: str, port: int) -> int:
     import uvicorn
 
-    refusal = open_access_refusal(host, Settings())
+    settings = Settings()
+    refusal = open_access_refusal(host, settings) or workers_refusal(settings)
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
     # Requests are logged as JSON lines by api.request_log, so uvicorn's own log is off.
-    uvicorn.run("api.main:app", host=host, port=port, access_log=False)
+    uvicorn.run("api.main:app", host=host, port=port, access_log=False, workers=settings.workers)
     return 0
+
+
+def workers_refusal(settings: Settings) -> str | None:
+    """Several workers each run the embedded projection; only PostgreSQL elects one of them
+    (an advisory lock), so SQLite keeps to one worker."""
+    if settings.workers > 1 and not is_postgres(settings.database_url):
+        return "progress-ledger: LEDGER_WORKERS above 1 needs PostgreSQL (SQLite: one worker)"
+    return None
 
 
 def open_access_refusal(host: str, settings: Settings) -> str | None:

@@ -38,9 +38,15 @@ async def wait_for_position(
     ] = None,
 ) -> None:
     """Read your writes: wait (bounded) until the projection has applied `min_position`.
-    Most reads give none and cost no threadpool hop; the waiting itself runs in one."""
-    if min_position:
-        await run_in_threadpool(block_until_applied, services, min_position)
+    Most reads give none, or one already applied, and cost no threadpool hop; the waiting
+    itself runs in one."""
+    if not min_position:
+        return
+    if services.projects_here and services.engine.live_position >= min_position:
+        return
+    if services.reads is not None and await services.reads.live_position() >= min_position:
+        return
+    await run_in_threadpool(block_until_applied, services, min_position)
 
 
 def block_until_applied(services: LedgerServices, min_position: int) -> None:

@@ -30,9 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.ledger.on_recorded.append(lambda _: services.waker.wake())
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
+        await services.open_reads()
         try:
             yield
         finally:
+            await services.close_reads()
             services.close()
 
     app = FastAPI(
@@ -45,11 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_access(app)
     document_idempotency_key(app)
-    # Reads need `read`; every other method needs the scope named here.
+    # Reads need `read`; every other method needs the scope named here. Progress first: the
+    # router tries routes in order, and the hottest read is matched without trying the rest.
+    app.include_router(progress.router, dependencies=[requires("read")])
     app.include_router(courses.router, dependencies=[requires("admin")])
     app.include_router(enrollments.router, dependencies=[requires("write")])
     app.include_router(batch.router, dependencies=[requires("write")])
-    app.include_router(progress.router, dependencies=[requires("read")])
     app.include_router(history.router, dependencies=[requires("read")])
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(health.router)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
     )
     database_pool_size: int = Field(8, ge=1)
+    workers: int = Field(
+        1, ge=1, description="Server processes for `serve` (PostgreSQL only when more than one)"
+    )
     # Reliability and security (issue 5).
     api_keys: str = Field(
         "", description="API key hash lines NAME:SCOPES:SHA256HEX, separated by ';' or newlines"

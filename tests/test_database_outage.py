@@ -93,7 +93,12 @@ def test_a_database_outage_gives_quick_503s_and_loses_nothing(
 
         private_postgres.stop()
         down_at = time.monotonic()
-        for path in ("/v1/learners/learner-0/progress", "/readyz", "/v1/courses/c1"):
+        for path in (
+            "/v1/learners/learner-0/progress",
+            "/v1/learners/learner-0/courses/c1/progress",
+            "/readyz",
+            "/v1/courses/c1",
+        ):
             started = time.monotonic()
             answer = client.get(path)
             assert answer.status_code == 503, answer.text
