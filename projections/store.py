@@ -11,14 +11,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 
 from domain.course import Unit, UnitSpec
 from domain.identifiers import course_aggregate_id
 from projections.database import Cursor, Database, Row
-from projections.fold import CourseState, EnrollmentState, Fold, unit_progress
+from projections.fold import CourseState, EnrollmentState, Fold, unit_numbers
 
 CHUNK = 500
 
@@ -272,11 +271,11 @@ class ProgressStore:
     # Loading state for a batch -----------------------------------------------
 
     def load_courses(
-        self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[UUID]
+        self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[str]
     ) -> dict[str, CourseState]:
         rows = self._rows_where_in(
             tables.course_structure,
-            {"course_id": course_ids, "aggregate_id": (str(a) for a in aggregate_ids)},
+            {"course_id": course_ids, "aggregate_id": aggregate_ids},
         )
         return {row["course_id"]: self._course(row) for row in rows}
 
@@ -420,23 +419,26 @@ class ProgressStore:
                     orjson.dumps(sorted(e.completed_modules)).decode(),
                 )
             )
-            changed_units = changes.units.get(enrollment_id, {})
+            changed_units = changes.units.get(enrollment_id)
+            if not changed_units:
+                continue
             for unit in fold.courses[e.course_id].units:
-                if unit.unit_id in changed_units:
-                    u = unit_progress(unit, e)
+                unit_id = unit.unit_id
+                if unit_id in changed_units:
+                    completed, done, total, percentage, completed_at = unit_numbers(unit, e)
                     unit_rows.append(
                         (
-                            e.enrollment_id,
-                            u.unit_id,
+                            enrollment_id,
+                            unit_id,
                             e.learner_id,
                             e.course_id,
-                            u.required,
-                            u.completed,
-                            u.completed_modules,
-                            u.total_modules,
-                            u.percentage,
-                            ts(u.completed_at),
-                            ts(changed_units[unit.unit_id]),
+                            unit.required,
+                            completed,
+                            done,
+                            total,
+                            percentage,
+                            ts(completed_at),
+                            ts(changed_units[unit_id]),
                         )
                     )
         return BatchRows(list(changes.removed_units), course_rows, progress_rows, unit_rows)
