@@ -33,6 +33,9 @@ class Cursor(Protocol):
     ) -> None:
         """Inserts rows, replacing those with the same key; rows have distinct keys."""
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts rows that cannot exist yet."""
+
 
 def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str], source: str) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
@@ -40,6 +43,10 @@ def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str], sou
         f"INSERT INTO {table} ({', '.join(columns)}) {source} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
     )
+
+
+def insert_statement(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) {values_source(columns)}"
 
 
 def values_source(columns: Sequence[str]) -> str:
@@ -131,6 +138,9 @@ class _SQLiteCursor:
     ) -> None:
         self.executemany(upsert_statement(table, columns, key, values_source(columns)), rows)
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.executemany(insert_statement(table, columns), rows)
+
     def fetchone(self) -> Row | None:
         row = self._cursor.fetchone()
         return None if row is None else dict(row)
@@ -204,6 +214,15 @@ class _PostgresCursor:
                 copy.write_row(row)
         self._cursor.execute(upsert_statement(table, columns, key, f"SELECT {names} FROM {stage}"))
         self._cursor.execute(f"DROP TABLE {stage}")
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows are copied straight into the table."""
+        if len(rows) < COPY_THRESHOLD:
+            self.executemany(insert_statement(table, columns), rows)
+            return
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def fetchone(self) -> Row | None:
         row: Row | None = self._cursor.fetchone()

@@ -83,6 +83,8 @@ class Changes:
     # enrollment → unit → recorded time of the last event that changed that unit's row
     units: dict[str, dict[str, datetime]] = field(default_factory=dict)
     removed_units: list[tuple[str, str]] = field(default_factory=list)
+    # enrollments created in this batch: none of their rows can exist yet
+    enrolled: set[str] = field(default_factory=set)
 
     def touch_unit(self, enrollment_id: str, unit_id: str, at: datetime) -> None:
         self.enrollments.add(enrollment_id)
@@ -201,6 +203,7 @@ class Fold:
             position=position,
         )
         self.enrollments[originator_id] = enrollment
+        self.changes.enrolled.add(originator_id)
         self._by_course.setdefault(enrollment.course_id, []).append(enrollment)
         touched = self.changes.units.setdefault(originator_id, {})
         for unit in self.courses[enrollment.course_id].units:
