@@ -391,7 +391,7 @@ class ProgressStore:
 
     def rows(self, fold: Fold, rules: str) -> BatchRows:
         """The rows a fold changed, as plain tuples: a snapshot the fold can no longer alter."""
-        changes, ts = fold.changes, self.db.timestamp
+        changes, ts, pct = fold.changes, self.db.timestamp, self.db.percentage
         course_rows = [
             (
                 c.course_id,
@@ -415,7 +415,7 @@ class ProgressStore:
                     e.course_id,
                     progress.completed_units,
                     progress.total_units,
-                    progress.percentage,
+                    pct(progress.percentage),
                     ts(e.completed_at),
                     ts(e.updated_at),
                     e.position,
@@ -446,7 +446,7 @@ class ProgressStore:
                             completed,
                             done,
                             total,
-                            percentage,
+                            pct(percentage),
                             ts(completed_at),
                             ts(changed_units[unit_id]),
                         )
