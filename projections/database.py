@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
@@ -33,6 +35,9 @@ class Cursor(Protocol):
     ) -> None:
         """Inserts rows, replacing those with the same key; rows have distinct keys."""
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts rows that cannot exist yet."""
+
 
 def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str], source: str) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
@@ -40,6 +45,10 @@ def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str], sou
         f"INSERT INTO {table} ({', '.join(columns)}) {source} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
     )
+
+
+def insert_statement(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) {values_source(columns)}"
 
 
 def values_source(columns: Sequence[str]) -> str:
@@ -72,6 +81,10 @@ class Database(ABC):
 
     @abstractmethod
     def read_timestamp(self, value: Any) -> datetime | None: ...
+
+    def percentage(self, value: float) -> Any:
+        """A percentage as the percentage column takes it."""
+        return value
 
     @property
     @abstractmethod
@@ -131,6 +144,9 @@ class _SQLiteCursor:
     ) -> None:
         self.executemany(upsert_statement(table, columns, key, values_source(columns)), rows)
 
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.executemany(insert_statement(table, columns), rows)
+
     def fetchone(self) -> Row | None:
         row = self._cursor.fetchone()
         return None if row is None else dict(row)
@@ -147,16 +163,21 @@ class PostgresDatabase(Database):
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
+        self._column_types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as cursor:
-            yield _PostgresCursor(cursor)
+            yield _PostgresCursor(cursor, self._column_types)
 
     @contextmanager
     def one_statement(self) -> Iterator[Cursor]:
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            yield _PostgresCursor(cursor)
+            yield _PostgresCursor(cursor, self._column_types)
+
+    def percentage(self, value: float) -> Any:
+        # Binary COPY sends NUMERIC as a Decimal; the same few values recur.
+        return decimal_of(value)
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}".{name}'
@@ -172,9 +193,17 @@ class PostgresDatabase(Database):
         return True
 
 
+@lru_cache(maxsize=65_536)
+def decimal_of(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
 class _PostgresCursor:
-    def __init__(self, cursor: Any) -> None:
+    def __init__(
+        self, cursor: Any, column_types: dict[tuple[str, tuple[str, ...]], list[int]]
+    ) -> None:
         self._cursor = cursor
+        self._column_types = column_types
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         self._cursor.execute(statement, tuple(params))
@@ -199,11 +228,40 @@ class _PostgresCursor:
         self._cursor.execute(
             f"CREATE TEMPORARY TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        with self._cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        self._copy(stage, table, columns, rows)
         self._cursor.execute(upsert_statement(table, columns, key, f"SELECT {names} FROM {stage}"))
         self._cursor.execute(f"DROP TABLE {stage}")
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows are copied straight into the table."""
+        if len(rows) < COPY_THRESHOLD:
+            self.executemany(insert_statement(table, columns), rows)
+            return
+        self._copy(table, table, columns, rows)
+
+    def _copy(
+        self, into: str, like: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Binary COPY: about half the client's and the server's work of text COPY."""
+        types = self._types(like, columns)
+        statement = f"COPY {into} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with self._cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+    def _types(self, table: str, columns: Sequence[str]) -> list[int]:
+        key = (table, tuple(columns))
+        types = self._column_types.get(key)
+        if types is None:
+            self._cursor.execute(
+                "SELECT attname, atttypid FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            by_name = {row["attname"]: int(row["atttypid"]) for row in self._cursor.fetchall()}
+            types = self._column_types[key] = [by_name[column] for column in columns]
+        return types
 
     def fetchone(self) -> Row | None:
         row: Row | None = self._cursor.fetchone()

@@ -7,20 +7,27 @@ and nothing is counted twice.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
-from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id
-from projections.fold import COURSE_STRUCTURE_EVENTS, CourseState, EnrollmentState, Fold
+from projections.fold import (
+    COURSE_STRUCTURE_EVENTS,
+    ENROLLMENT_EVENTS,
+    CourseState,
+    EnrollmentState,
+    Fold,
+)
+from projections.log_reader import LogReader
 from projections.rules import rule_named
 from projections.store import (
     BatchRows,
@@ -48,6 +55,7 @@ class ProjectionEngine:
         self.recorder = recorder
         self.mapper = mapper
         self.store = store
+        self.reader = LogReader(recorder, mapper)
         self.batch_size = batch_size
         self._applied = threading.Condition()
         self.live_position = 0
@@ -64,19 +72,16 @@ class ProjectionEngine:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
         rows read from the database."""
-        notifications = self.recorder.select_notifications(
-            start=generation.position + 1, limit=self.batch_size
-        )
-        if not notifications:
+        with cyclic_gc_paused():
+            return self._fold_batch(generation, carried)
+
+    def _fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
+        records, last_position = self.reader.read(generation.position + 1, self.batch_size)
+        if last_position is None:
             return None
-        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
         tables = GenerationTables(self.store.db, generation.number)
-        restructured = {
-            e.originator_id for _, e in events if isinstance(e, COURSE_STRUCTURE_EVENTS)
-        }
-        enrollment_ids = {
-            str(e.originator_id) for _, e in events if isinstance(e, Enrollment.Event)
-        }
+        restructured = {r[2] for r in records if r[0] in COURSE_STRUCTURE_EVENTS}
+        enrollment_ids = {r[2] for r in records if r[0] in ENROLLMENT_EVENTS}
         structure_courses = carried.courses_over(
             self.store.load_courses(tables, (), restructured), set(), restructured
         )
@@ -87,9 +92,7 @@ class ProjectionEngine:
             enrollment_ids,
             set(structure_courses),
         )
-        new_enrollment_courses = {
-            e.course_id for _, e in events if isinstance(e, Enrollment.Enrolled)
-        }
+        new_enrollment_courses = {r[3]["course_id"] for r in records if r[0] is Enrollment.Enrolled}
         needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
         courses = carried.courses_over(
             self.store.load_courses(tables, needed - carried.courses.keys(), restructured),
@@ -97,10 +100,10 @@ class ProjectionEngine:
             restructured,
         )
         fold = Fold(rule_named(generation.rules), courses, enrollments)
-        fold.apply_all(event for event in events if _is_progress_event(event[1]))
+        fold.apply_records(records)
         return FoldedBatch(
             rows=self.store.rows(fold, generation.rules),
-            position=notifications[-1].id,
+            position=last_position,
             changed=Carried(
                 courses={c: fold.courses[c] for c in fold.changes.courses},
                 enrollments={e: fold.enrollments[e] for e in fold.changes.enrollments},
@@ -203,10 +206,10 @@ class Carried:
     enrollments: dict[str, EnrollmentState] = field(default_factory=dict)
 
     def courses_over(
-        self, loaded: dict[str, CourseState], course_ids: set[str], aggregate_ids: set[UUID]
+        self, loaded: dict[str, CourseState], course_ids: set[str], aggregate_ids: set[str]
     ) -> dict[str, CourseState]:
         for course_id, course in self.courses.items():
-            if course_id in course_ids or course_aggregate_id(course_id) in aggregate_ids:
+            if course_id in course_ids or str(course_aggregate_id(course_id)) in aggregate_ids:
                 loaded[course_id] = course
         return loaded
 
@@ -259,5 +262,16 @@ class BatchWriter:
         return replace(generation, position=batch.position)
 
 
-def _is_progress_event(domain_event: Any) -> bool:
-    return isinstance(domain_event, Course.Event | Enrollment.Event)
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """A batch makes hundreds of thousands of containers that live until its rows are built,
+    and none of them form cycles that reference counting would miss for long: the cyclic
+    collector would walk them again and again for nothing (it cost as much as decoding)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id
-from projections.rules import Progress, Rule, percentage
+from projections.rules import Progress, Rule, count_percentage
 
 
 @dataclass
@@ -52,19 +52,25 @@ class UnitProgress:
 
 
 def unit_progress(unit: Unit, enrollment: EnrollmentState) -> UnitProgress:
-    done_modules = sum(1 for m in unit.module_ids if m in enrollment.completed_modules)
+    return UnitProgress(unit.unit_id, unit.required, *unit_numbers(unit, enrollment))
+
+
+def unit_numbers(
+    unit: Unit, enrollment: EnrollmentState
+) -> tuple[bool, int, int, float, datetime | None]:
+    """completed, completed_modules, total_modules, percentage, completed_at."""
+    module_ids = unit.module_ids
+    completed_modules = enrollment.completed_modules
+    done_modules = sum([m in completed_modules for m in module_ids])
     completed_at = enrollment.completed_units.get(unit.unit_id)
-    completed = completed_at is not None
-    return UnitProgress(
-        unit_id=unit.unit_id,
-        required=unit.required,
-        completed=completed,
-        completed_modules=done_modules,
-        total_modules=len(unit.module_ids),
-        percentage=100.0
-        if completed
-        else percentage(Decimal(done_modules), Decimal(len(unit.module_ids))),
-        completed_at=completed_at,
+    if completed_at is not None:
+        return True, done_modules, len(module_ids), 100.0, completed_at
+    return (
+        False,
+        done_modules,
+        len(module_ids),
+        count_percentage(done_modules, len(module_ids)),
+        None,
     )
 
 
@@ -77,6 +83,8 @@ class Changes:
     # enrollment → unit → recorded time of the last event that changed that unit's row
     units: dict[str, dict[str, datetime]] = field(default_factory=dict)
     removed_units: list[tuple[str, str]] = field(default_factory=list)
+    # enrollments created in this batch: none of their rows can exist yet
+    enrolled: set[str] = field(default_factory=set)
 
     def touch_unit(self, enrollment_id: str, unit_id: str, at: datetime) -> None:
         self.enrollments.add(enrollment_id)
@@ -89,6 +97,25 @@ COURSE_STRUCTURE_EVENTS = (
     Course.ModuleAdded,
     Course.ModuleRemoved,
 )
+ENROLLMENT_EVENTS = frozenset(
+    {
+        Enrollment.Enrolled,
+        Enrollment.ModuleCompleted,
+        Enrollment.UnitCompleted,
+        Enrollment.Withdrawn,
+        Enrollment.Reenrolled,
+    }
+)
+
+
+# An event as the fold reads it: its class, its position, its aggregate's id as text and
+# its fields (datetimes revived, upcast to the class's current version). The engine makes
+# these straight from the stored JSON; `apply_all` makes them from domain event objects.
+Record = tuple[type[Any], int, str, dict[str, Any]]
+
+
+def record(position: int, domain_event: Any) -> Record:
+    return (type(domain_event), position, str(domain_event.originator_id), domain_event.__dict__)
 
 
 class Fold:
@@ -102,16 +129,15 @@ class Fold:
         self.courses = courses
         self.enrollments = enrollments
         self.changes = Changes()
-        self._course_by_aggregate = {course_aggregate_id(c.course_id): c for c in courses.values()}
+        self._course_by_aggregate = {
+            str(course_aggregate_id(c.course_id)): c for c in courses.values()
+        }
         self._by_course: dict[str, list[EnrollmentState]] = {}
         for enrollment in enrollments.values():
             self._by_course.setdefault(enrollment.course_id, []).append(enrollment)
-        self._handlers: dict[type[Any], Callable[[Any, int], None]] = {
+        self.handlers: dict[type[Any], Callable[[str, dict[str, Any], int], None]] = {
             Course.Created: self._course_created,
-            Course.UnitAdded: self._structure_changed,
-            Course.UnitRemoved: self._structure_changed,
-            Course.ModuleAdded: self._structure_changed,
-            Course.ModuleRemoved: self._structure_changed,
+            **{kind: partial(self._structure_changed, kind) for kind in COURSE_STRUCTURE_EVENTS},
             Enrollment.Enrolled: self._enrolled,
             Enrollment.ModuleCompleted: self._module_completed,
             Enrollment.UnitCompleted: self._unit_completed,
@@ -120,10 +146,15 @@ class Fold:
         }
 
     def apply_all(self, events: Iterable[tuple[int, Any]]) -> Changes:
-        for position, domain_event in events:
-            handler = self._handlers.get(type(domain_event))
+        """Applies (position, domain event) pairs."""
+        return self.apply_records(record(position, event) for position, event in events)
+
+    def apply_records(self, records: Iterable[Record]) -> Changes:
+        handlers = self.handlers
+        for kind, position, originator_id, fields in records:
+            handler = handlers.get(kind)
             if handler is not None:
-                handler(domain_event, position)
+                handler(originator_id, fields, position)
         return self.changes
 
     def progress(self, enrollment: EnrollmentState) -> Progress:
@@ -131,69 +162,81 @@ class Fold:
 
     # Course events -----------------------------------------------------------
 
-    def _course_created(self, created: Course.Created, position: int) -> None:
+    def _course_created(self, originator_id: str, created: dict[str, Any], position: int) -> None:
         course = CourseState(
-            course_id=created.course_id,
-            units=[Unit.from_spec(spec) for spec in created.units],
-            updated_at=created.timestamp,
+            course_id=created["course_id"],
+            units=[Unit.from_spec(spec) for spec in created["units"]],
+            updated_at=created["timestamp"],
             position=position,
         )
         self.courses[course.course_id] = course
-        self._course_by_aggregate[created.originator_id] = course
-        self.changes.courses.add(created.course_id)
+        self._course_by_aggregate[originator_id] = course
+        self.changes.courses.add(course.course_id)
 
-    def _structure_changed(self, change: Any, position: int) -> None:
-        course = self._course_by_aggregate[change.originator_id]
-        touched_unit = apply_structure_change(course, change)
-        course.updated_at = change.timestamp
+    def _structure_changed(
+        self, kind: type[Any], originator_id: str, change: dict[str, Any], position: int
+    ) -> None:
+        course = self._course_by_aggregate[originator_id]
+        touched_unit = apply_structure_change(course, kind, change)
+        timestamp = change["timestamp"]
+        course.updated_at = timestamp
         course.position = position
         self.changes.courses.add(course.course_id)
-        if isinstance(change, Course.UnitRemoved):
-            self.changes.removed_units.append((course.course_id, change.unit_id))
+        if kind is Course.UnitRemoved:
+            self.changes.removed_units.append((course.course_id, change["unit_id"]))
         for enrollment in self._by_course.get(course.course_id, []):
             if touched_unit is not None:
-                self.changes.touch_unit(enrollment.enrollment_id, touched_unit, change.timestamp)
+                self.changes.touch_unit(enrollment.enrollment_id, touched_unit, timestamp)
             self.changes.enrollments.add(enrollment.enrollment_id)
-            self._after_change(enrollment, change.timestamp, position)
+            self._after_change(enrollment, timestamp, position)
 
     # Enrollment events -------------------------------------------------------
 
-    def _enrolled(self, enrolled: Enrollment.Enrolled, position: int) -> None:
+    def _enrolled(self, originator_id: str, enrolled: dict[str, Any], position: int) -> None:
+        timestamp = enrolled["timestamp"]
         enrollment = EnrollmentState(
-            enrollment_id=str(enrolled.originator_id),
-            learner_id=enrolled.learner_id,
-            course_id=enrolled.course_id,
-            enrolled_at=enrolled.timestamp,
-            updated_at=enrolled.timestamp,
+            enrollment_id=originator_id,
+            learner_id=enrolled["learner_id"],
+            course_id=enrolled["course_id"],
+            enrolled_at=timestamp,
+            updated_at=timestamp,
             position=position,
         )
-        self.enrollments[enrollment.enrollment_id] = enrollment
+        self.enrollments[originator_id] = enrollment
+        self.changes.enrolled.add(originator_id)
         self._by_course.setdefault(enrollment.course_id, []).append(enrollment)
+        touched = self.changes.units.setdefault(originator_id, {})
         for unit in self.courses[enrollment.course_id].units:
-            self.changes.touch_unit(enrollment.enrollment_id, unit.unit_id, enrolled.timestamp)
-        self._after_change(enrollment, enrolled.timestamp, position)
+            touched[unit.unit_id] = timestamp
+        self._after_change(enrollment, timestamp, position)
 
-    def _module_completed(self, completed: Enrollment.ModuleCompleted, position: int) -> None:
-        enrollment = self.enrollments[str(completed.originator_id)]
-        enrollment.completed_modules.add(completed.module_id)
-        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id, completed.timestamp)
-        self._after_change(enrollment, completed.timestamp, position, rule_inputs_changed=False)
+    def _module_completed(
+        self, originator_id: str, completed: dict[str, Any], position: int
+    ) -> None:
+        enrollment = self.enrollments[originator_id]
+        enrollment.completed_modules.add(completed["module_id"])
+        timestamp = completed["timestamp"]
+        self.changes.touch_unit(originator_id, completed["unit_id"], timestamp)
+        enrollment.updated_at = timestamp
+        enrollment.position = position
 
-    def _unit_completed(self, completed: Enrollment.UnitCompleted, position: int) -> None:
-        enrollment = self.enrollments[str(completed.originator_id)]
-        enrollment.completed_units.setdefault(completed.unit_id, completed.occurred_at)
-        self.changes.touch_unit(enrollment.enrollment_id, completed.unit_id, completed.timestamp)
-        self._after_change(enrollment, completed.timestamp, position, completed.occurred_at)
+    def _unit_completed(self, originator_id: str, completed: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
+        occurred_at = completed["occurred_at"]
+        enrollment.completed_units.setdefault(completed["unit_id"], occurred_at)
+        timestamp = completed["timestamp"]
+        self.changes.touch_unit(originator_id, completed["unit_id"], timestamp)
+        self._after_change(enrollment, timestamp, position, occurred_at)
 
-    def _withdrawn(self, withdrawn: Enrollment.Withdrawn, position: int) -> None:
-        enrollment = self.enrollments[str(withdrawn.originator_id)]
+    def _withdrawn(self, originator_id: str, withdrawn: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
         enrollment.withdrawn = True
-        self._after_change(enrollment, withdrawn.timestamp, position, rule_inputs_changed=False)
+        self._after_change(enrollment, withdrawn["timestamp"], position, rule_inputs_changed=False)
 
-    def _reenrolled(self, reenrolled: Enrollment.Reenrolled, position: int) -> None:
-        enrollment = self.enrollments[str(reenrolled.originator_id)]
+    def _reenrolled(self, originator_id: str, reenrolled: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
         enrollment.withdrawn = False
-        self._after_change(enrollment, reenrolled.timestamp, position, rule_inputs_changed=False)
+        self._after_change(enrollment, reenrolled["timestamp"], position, rule_inputs_changed=False)
 
     def _after_change(
         self,
@@ -220,32 +263,36 @@ class Fold:
             enrollment.completed_at = None
 
 
-def apply_structure_change(course: CourseState, change: Any) -> str | None:
-    """Applies a structure event to the course; returns the unit whose rows it changes."""
-    if isinstance(change, Course.UnitAdded):
-        course.units.insert(change.index, Unit.from_spec(change.unit))
-        return str(change.unit["unit_id"])
-    if isinstance(change, Course.UnitRemoved):
-        course.units = [u for u in course.units if u.unit_id != change.unit_id]
+def apply_structure_change(
+    course: CourseState, kind: type[Any], change: dict[str, Any]
+) -> str | None:
+    """Applies a structure event's fields to the course; returns the unit whose rows it changes."""
+    if kind is Course.UnitAdded:
+        course.units.insert(change["index"], Unit.from_spec(change["unit"]))
+        return str(change["unit"]["unit_id"])
+    if kind is Course.UnitRemoved:
+        course.units = [u for u in course.units if u.unit_id != change["unit_id"]]
         return None
-    if isinstance(change, Course.ModuleAdded):
-        module = Module(**change.module)
+    unit_id = change["unit_id"]
+    if kind is Course.ModuleAdded:
+        module, index = Module(**change["module"]), change["index"]
         course.units = [
-            _with_modules(u, [*u.modules[: change.index], module, *u.modules[change.index :]])
-            if u.unit_id == change.unit_id
+            _with_modules(u, [*u.modules[:index], module, *u.modules[index:]])
+            if u.unit_id == unit_id
             else u
             for u in course.units
         ]
-        return str(change.unit_id)
-    if isinstance(change, Course.ModuleRemoved):
+        return str(unit_id)
+    if kind is Course.ModuleRemoved:
+        module_id = change["module_id"]
         course.units = [
-            _with_modules(u, [m for m in u.modules if m.module_id != change.module_id])
-            if u.unit_id == change.unit_id
+            _with_modules(u, [m for m in u.modules if m.module_id != module_id])
+            if u.unit_id == unit_id
             else u
             for u in course.units
         ]
-        return str(change.unit_id)
-    raise TypeError(f"not a course structure event: {type(change).__name__}")
+        return str(unit_id)
+    raise TypeError(f"not a course structure event: {kind.__name__}")
 
 
 def _with_modules(unit: Unit, modules: list[Module]) -> Unit:

@@ -8,17 +8,16 @@ generation beside it and switches the views in one transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 
 from domain.course import Unit, UnitSpec
 from domain.identifiers import course_aggregate_id
 from projections.database import Cursor, Database, Row
-from projections.fold import CourseState, EnrollmentState, Fold, unit_progress
+from projections.fold import CourseState, EnrollmentState, Fold, unit_numbers
 
 CHUNK = 500
 
@@ -33,10 +32,16 @@ class GenerationNotFound(Exception):
 
 @dataclass(frozen=True)
 class BatchRows:
+    """Rows to upsert, and (`new_*`) rows of enrollments created in the batch, which cannot
+    exist yet (an enrollment is created once, and its rows are written only with the
+    position past its creation): those are plainly inserted, half the database's work."""
+
     removed_units: list[tuple[str, str]]
     courses: list[tuple[Any, ...]]
     progress: list[tuple[Any, ...]]
     units: list[tuple[Any, ...]]
+    new_progress: list[tuple[Any, ...]] = field(default_factory=list)
+    new_units: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -272,11 +277,11 @@ class ProgressStore:
     # Loading state for a batch -----------------------------------------------
 
     def load_courses(
-        self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[UUID]
+        self, tables: GenerationTables, course_ids: Iterable[str], aggregate_ids: Iterable[str]
     ) -> dict[str, CourseState]:
         rows = self._rows_where_in(
             tables.course_structure,
-            {"course_id": course_ids, "aggregate_id": (str(a) for a in aggregate_ids)},
+            {"course_id": course_ids, "aggregate_id": aggregate_ids},
         )
         return {row["course_id"]: self._course(row) for row in rows}
 
@@ -381,10 +386,12 @@ class ProgressStore:
         cursor.upsert(t.course_progress, COURSE_PROGRESS_COLUMNS, ["enrollment_id"], rows.progress)
         unit_key = ["enrollment_id", "unit_id"]
         cursor.upsert(t.unit_progress, UNIT_PROGRESS_COLUMNS, unit_key, rows.units)
+        cursor.insert(t.course_progress, COURSE_PROGRESS_COLUMNS, rows.new_progress)
+        cursor.insert(t.unit_progress, UNIT_PROGRESS_COLUMNS, rows.new_units)
 
     def rows(self, fold: Fold, rules: str) -> BatchRows:
         """The rows a fold changed, as plain tuples: a snapshot the fold can no longer alter."""
-        changes, ts = fold.changes, self.db.timestamp
+        changes, ts, pct = fold.changes, self.db.timestamp, self.db.percentage
         course_rows = [
             (
                 c.course_id,
@@ -395,19 +402,20 @@ class ProgressStore:
             )
             for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
         ]
-        progress_rows: list[tuple[Any, ...]] = []
-        unit_rows: list[tuple[Any, ...]] = []
+        rows = BatchRows(list(changes.removed_units), course_rows, [], [])
+        enrolled = changes.enrolled
         for enrollment_id in sorted(changes.enrollments):
             e = fold.enrollments[enrollment_id]
+            is_new = enrollment_id in enrolled
             progress = fold.progress(e)
-            progress_rows.append(
+            (rows.new_progress if is_new else rows.progress).append(
                 (
                     e.enrollment_id,
                     e.learner_id,
                     e.course_id,
                     progress.completed_units,
                     progress.total_units,
-                    progress.percentage,
+                    pct(progress.percentage),
                     ts(e.completed_at),
                     ts(e.updated_at),
                     e.position,
@@ -420,23 +428,27 @@ class ProgressStore:
                     orjson.dumps(sorted(e.completed_modules)).decode(),
                 )
             )
-            changed_units = changes.units.get(enrollment_id, {})
+            changed_units = changes.units.get(enrollment_id)
+            if not changed_units:
+                continue
+            unit_rows = rows.new_units if is_new else rows.units
             for unit in fold.courses[e.course_id].units:
-                if unit.unit_id in changed_units:
-                    u = unit_progress(unit, e)
+                unit_id = unit.unit_id
+                if unit_id in changed_units:
+                    completed, done, total, percentage, completed_at = unit_numbers(unit, e)
                     unit_rows.append(
                         (
-                            e.enrollment_id,
-                            u.unit_id,
+                            enrollment_id,
+                            unit_id,
                             e.learner_id,
                             e.course_id,
-                            u.required,
-                            u.completed,
-                            u.completed_modules,
-                            u.total_modules,
-                            u.percentage,
-                            ts(u.completed_at),
-                            ts(changed_units[unit.unit_id]),
+                            unit.required,
+                            completed,
+                            done,
+                            total,
+                            pct(percentage),
+                            ts(completed_at),
+                            ts(changed_units[unit_id]),
                         )
                     )
-        return BatchRows(list(changes.removed_units), course_rows, progress_rows, unit_rows)
+        return rows

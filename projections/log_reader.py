@@ -1,0 +1,148 @@
+"""Reads the log for the projection: a page of events by position, as records for the fold.
+
+The library's way (`select_notifications`, then `mapper.to_domain_event`) builds a
+Notification, a UUID and a domain event object for every event; a rebuild reads millions.
+Here PostgreSQL rows come back as plain tuples (the same statement as the library's, so the
+same visibility: everything after a position, in position order), and an event whose stored
+JSON needs no upcasting and holds only flat fields and datetimes is turned into the fold's
+record directly. Anything else (an older class version, nested values, a cipher or a
+compressor, a topic that does not resolve) goes through the library's mapper, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    OperationalError,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import resolve_topic
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import PoolTimeout
+
+from projections.fold import Record
+
+# notification id, originator id (text on PostgreSQL), originator version, topic, state
+LogRow = tuple[int, Any, int, str, bytes]
+
+DATETIME = "datetime_iso"
+
+T = TypeVar("T")
+
+
+class LogReader:
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self._plain_json = (
+            mapper.cipher is None
+            and mapper.compressor is None
+            and isinstance(mapper.transcoder, JSONTranscoder)
+        )
+        self._kinds: dict[str, tuple[type[Any], int] | None] = {}
+        self._statement: Composed | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self._statement = SQL(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE notification_id>=%s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                table=Identifier(recorder.events_table_name),
+            )
+
+    def read(self, start: int, limit: int) -> tuple[list[Record], int | None]:
+        """The records of up to `limit` events from position `start`, and the last position
+        read (None when there is nothing from `start` on)."""
+        rows = self._rows(start, limit)
+        if not rows:
+            return [], None
+        return [self._record(row) for row in rows], rows[-1][0]
+
+    def _rows(self, start: int, limit: int) -> Sequence[LogRow]:
+        if self._statement is None:
+            return [
+                (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in self.recorder.select_notifications(start=start, limit=limit)
+            ]
+        return _once_more_if_broken(lambda: self._select(start, limit))
+
+    def _select(self, start: int, limit: int) -> list[LogRow]:
+        assert isinstance(self.recorder, PostgresApplicationRecorder)
+        assert self._statement is not None
+        datastore = self.recorder.datastore
+        with (
+            datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(self._statement, (start, limit), prepare=True)
+            return cursor.fetchall()
+
+    def _record(self, row: LogRow) -> Record:
+        position, originator_id, version, topic, state = row
+        kind = self._kind(topic) if self._plain_json else None
+        if kind is not None:
+            fields = _flat_fields(orjson.loads(state), kind[1])
+            if fields is not None:
+                return kind[0], position, str(originator_id), fields
+        event = self.mapper.to_domain_event(
+            Notification(
+                id=position,
+                originator_id=UUID(originator_id) if type(originator_id) is str else originator_id,
+                originator_version=version,
+                topic=topic,
+                state=bytes(state),
+            )
+        )
+        return type(event), position, str(event.originator_id), event.__dict__
+
+    def _kind(self, topic: str) -> tuple[type[Any], int] | None:
+        """The class a topic names and its class version (None if it does not resolve)."""
+        try:
+            return self._kinds[topic]
+        except KeyError:
+            try:
+                cls = resolve_topic(topic)
+                kind: tuple[type[Any], int] | None = (cls, getattr(cls, "class_version", 1))
+            except Exception:
+                kind = None  # the mapper raises its own error for it
+            self._kinds[topic] = kind
+            return kind
+
+
+def _flat_fields(state: Any, class_version: int) -> dict[str, Any] | None:
+    """The event's fields with datetimes revived, if they need no upcasting and hold nothing
+    nested; else None (the mapper decodes it)."""
+    if type(state) is not dict or state.pop("class_version", 1) != class_version:
+        return None
+    for name, value in state.items():
+        kind = type(value)
+        if kind is dict:
+            if len(value) != 2 or value.get("_type_") != DATETIME or "_data_" not in value:
+                return None
+            state[name] = datetime.fromisoformat(value["_data_"])
+        elif kind is list:
+            return None
+    return state
+
+
+def _once_more_if_broken(read: Callable[[], T]) -> T:
+    """Like the recorder's own reads: tried again once when a connection broke, not when no
+    connection could be had."""
+    try:
+        return read()
+    except (InterfaceError, OperationalError) as error:
+        if isinstance(error.__cause__, PoolTimeout):
+            raise
+        return read()
