@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from api.bootstrap import LedgerServices
-from ingest.collection import collector_paused
 from ingest.importer import CompletionImporter
 from ingest.items import MAX_ITEMS, ItemError, parse_ndjson
+from projections.collector import collector_paused
 
 SHOWN_ERRORS = 20
 

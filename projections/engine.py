@@ -7,12 +7,10 @@ and nothing is counted twice.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceEr
 
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id
+from projections.collector import collector_paused
 from projections.fold import (
     COURSE_STRUCTURE_EVENTS,
     ENROLLMENT_EVENTS,
@@ -72,7 +71,7 @@ class ProjectionEngine:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
         rows read from the database."""
-        with cyclic_gc_paused():
+        with collector_paused():
             return self._fold_batch(generation, carried)
 
     def _fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
@@ -260,18 +259,3 @@ class BatchWriter:
     def _write(self, generation: Generation, batch: FoldedBatch) -> Generation:
         self.store.write_rows(generation, batch.rows, batch.position)
         return replace(generation, position=batch.position)
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """A batch makes hundreds of thousands of containers that live until its rows are built,
-    and none of them form cycles that reference counting would miss for long: the cyclic
-    collector would walk them again and again for nothing (it cost as much as decoding)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

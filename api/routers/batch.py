@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from api.dependencies import Services
 from api.guards import NDJSON
 from api.problems import problem
-from ingest.collection import collector_paused
 from ingest.importer import BatchResult, CompletionImporter
 from ingest.items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
+from projections.collector import collector_paused
 
 router = APIRouter(tags=["completions"])
 

@@ -1,4 +1,4 @@
-"""Pauses the cyclic garbage collector while a batch is worked out.
+"""Pauses the cyclic garbage collector while a batch (an import, a projection batch) is worked out.
 
 A batch allocates a few hundred thousand objects (items, events, stored rows) that all live
 until its answer is sent. Each of them triggers the collector's generation counts, and the

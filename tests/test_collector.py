@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from ingest.collection import collector_paused
+from projections.collector import collector_paused
 
 
 def test_the_collector_comes_back_when_the_last_batch_is_done() -> None:
