@@ -146,7 +146,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def caller(request: Request, credentials: Credentials) -> ApiKey | None:
+async def caller(request: Request, credentials: Credentials) -> ApiKey | None:
     """The key that signed this request; None when the API is open. 401 when unknown."""
     keyring = keyring_for(request.app.state)
     if keyring.is_open:
@@ -165,7 +165,8 @@ def requires(scope: str) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def check(request: Request, key: Annotated[ApiKey | None, Depends(caller)]) -> None:
+    # async only so FastAPI calls it on the event loop: a sync one costs a threadpool hop.
+    async def check(request: Request, key: Annotated[ApiKey | None, Depends(caller)]) -> None:
         needed = "read" if request.method in READ_METHODS else scope
         if key is not None and needed not in key.scopes:
             raise AccessDenied(403, f"the API key {key.name!r} lacks the {needed!r} scope")

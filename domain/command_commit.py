@@ -1,0 +1,241 @@
+"""Commands decided in batches: one read, one insert and one fsync for all that arrived.
+
+A server thread per command that loads, checks and saves its enrollment pays for the
+threadpool hop, two reads and a pool checkout each, and 64 such threads fight for the GIL.
+Here callers only hand over the command; one committer thread takes every command that
+arrived meanwhile, brings the enrollments and courses they touch up to date with one
+`fast_forward` call (its own copies, cached, plus whatever other writers appended since),
+applies each command on its own (a refused command changes nothing and hears its own
+error), and writes all the events, and the commands' Idempotency-Key rows, in one insert.
+
+If that insert fails on a version conflict (another process wrote one of the enrollments
+meanwhile) or on a taken key, the accepted commands run again one by one from fresh state,
+so only the command at fault hears the error. Any other failure (the database is away)
+reaches every command of the insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent, project_aggregate
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain.commands import EnrollmentCommand, Recorded
+from domain.course import Course
+from domain.enrollment import Enrollment
+from domain.errors import ConcurrencyError, LedgerError, NotFoundError
+from domain.identifiers import course_aggregate_id
+
+if TYPE_CHECKING:
+    from domain.ledger import ProgressLedger
+
+log = logging.getLogger(__name__)
+
+# Given the version already known of each aggregate (0: none), the events after it, in order.
+FastForward = Callable[[Mapping[UUID, int]], Mapping[UUID, Sequence[Any]]]
+
+
+class CommandCommitter:
+    # Enough for every request a busy server has in flight; bounded so one insert (and the
+    # time the table lock is held) stays short.
+    max_batch = 256
+    cache_size = 20_000
+
+    def __init__(
+        self, ledger: ProgressLedger, *, apart_on: tuple[type[Exception], ...] = ()
+    ) -> None:
+        self.ledger = ledger
+        self.fast_forward: FastForward = self._fast_forward_one_by_one
+        self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
+        # The committer's own copies, touched by its thread only: it changes them in place.
+        self._cache: dict[UUID, Any] = {}
+        self._pending: list[EnrollmentCommand] = []
+        self._arrived = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run_forever, name="commands", daemon=True)
+        self._thread.start()
+
+    def submit(self, command: EnrollmentCommand) -> None:
+        with self._arrived:
+            if self._closed:
+                raise RuntimeError("the ledger is closed")
+            self._pending.append(command)
+            self._arrived.notify()
+
+    def run(self, command: EnrollmentCommand) -> Recorded:
+        """Submit and wait, for callers on a thread of their own."""
+        done = threading.Event()
+        command.settle = lambda _: done.set()
+        self.submit(command)
+        done.wait()
+        return command.outcome()
+
+    def close(self) -> None:
+        with self._arrived:
+            self._closed = True
+            self._arrived.notify()
+        self._thread.join(timeout=10)
+
+    # The committer thread ----------------------------------------------------
+
+    def _run_forever(self) -> None:
+        while True:
+            with self._arrived:
+                self._arrived.wait_for(lambda: bool(self._pending) or self._closed)
+                if not self._pending:
+                    return
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+            try:
+                self._commit(batch)
+            except Exception as error:  # never leave a caller waiting, nor stop committing
+                log.exception("committing commands failed")
+                self._cache.clear()
+                for command in batch:
+                    if command.recorded is None and command.error is None:
+                        command.error = error
+            settle(batch)
+
+    def _commit(self, batch: list[EnrollmentCommand]) -> None:
+        try:
+            self._attempt(batch)
+        except self._apart_on:
+            for command in batch:
+                if command.error is None:
+                    self._alone(command)
+
+    def _alone(self, command: EnrollmentCommand) -> None:
+        for _ in range(self.ledger.max_attempts):
+            try:
+                self._attempt([command])
+            except IntegrityError:
+                continue
+            except self._apart_on as error:
+                command.error = error
+            return
+        command.error = ConcurrencyError(
+            f"gave up after {self.ledger.max_attempts} attempts: the aggregate kept changing",
+            field="enrollment_id",
+        )
+
+    def _attempt(self, commands: list[EnrollmentCommand]) -> None:
+        """Decide every command, then write what the accepted ones appended in one insert.
+        Raises what the insert raised when it is one of `_apart_on`, with nothing settled."""
+        self._load({command.enrollment_id for command in commands})
+        accepted = [command for command in commands if self._decide(command)]
+        if not accepted:
+            return
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for command in accepted:
+            processing_event.events.extend(command.events)
+            for name, values in command.save_kwargs.items():
+                processing_event.saved_kwargs.setdefault(name, []).extend(values)
+        recordings: list[Recording[UUID]] = []
+        try:
+            if processing_event.events or processing_event.saved_kwargs:
+                recordings = self.ledger.write_now(processing_event)
+        except self._apart_on:
+            self._forget(accepted)
+            raise
+        except Exception as error:  # the database is away: every accepted command hears it
+            self._forget(accepted)
+            for command in accepted:
+                command.error = error
+            return
+        self._deliver(accepted, recordings)
+
+    def _decide(self, command: EnrollmentCommand) -> bool:
+        command.events, command.recorded = [], None
+        enrollment = self._cache.get(command.enrollment_id)
+        if not isinstance(enrollment, Enrollment):
+            command.error = NotFoundError(
+                f"enrollment {command.enrollment_id} does not exist", field="enrollment_id"
+            )
+            return False
+        try:
+            command.change(enrollment, self._course)
+        except LedgerError as refusal:  # refused before it changed anything
+            command.error = refusal
+            return False
+        except Exception as error:
+            self._forget([command])
+            command.error = error
+            return False
+        command.events = list(enrollment.collect_events())
+        command.version = enrollment.version
+        return True
+
+    def _course(self, course_id: str) -> Course:
+        course = self._cache.get(course_aggregate_id(course_id))
+        if not isinstance(course, Course):
+            raise NotFoundError(f"course {course_id!r} does not exist", field="course_id")
+        return course
+
+    def _deliver(self, accepted: list[EnrollmentCommand], recordings: list[Any]) -> None:
+        """Recordings come back in the order of the events: each command takes its slice."""
+        head = max((r.notification.id for r in recordings), default=0)
+        if not head:
+            head = self.ledger.head_position()
+        start = 0
+        for command in accepted:
+            mine = recordings[start : start + len(command.events)]
+            start += len(command.events)
+            command.recorded = Recorded(
+                appended=[type(r.domain_event).__name__ for r in mine],
+                position=max((r.notification.id for r in mine), default=head),
+                version=command.version,
+            )
+        self.ledger.announce(recordings)
+
+    # The committer's copies ----------------------------------------------------
+
+    def _load(self, enrollment_ids: set[UUID]) -> None:
+        """Brings the enrollments, then their courses, up to date: one call each round."""
+        self._catch_up(enrollment_ids)
+        course_ids = {
+            course_aggregate_id(enrollment.course_id)
+            for enrollment in (self._cache.get(key) for key in enrollment_ids)
+            if isinstance(enrollment, Enrollment)
+        }
+        self._catch_up(course_ids)
+
+    def _catch_up(self, ids: Iterable[UUID]) -> None:
+        known = {key: getattr(self._cache.get(key), "version", 0) for key in ids}
+        if not known:
+            return
+        for key, events in self.fast_forward(known).items():
+            if events:
+                self._cache[key] = project_aggregate(self._cache.get(key), events)
+        for key in known:  # most recently used last, so the oldest go first
+            aggregate = self._cache.pop(key, None)
+            if aggregate is not None:
+                self._cache[key] = aggregate
+        while len(self._cache) > self.cache_size:
+            del self._cache[next(iter(self._cache))]
+
+    def _forget(self, commands: list[EnrollmentCommand]) -> None:
+        """Copies changed by events that were never written are read again next time."""
+        for command in commands:
+            self._cache.pop(command.enrollment_id, None)
+
+    def _fast_forward_one_by_one(self, known: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
+        events = self.ledger.events
+        return {key: list(events.get(key, gt=version or None)) for key, version in known.items()}
+
+
+def settle(batch: list[EnrollmentCommand]) -> None:
+    by_settle: dict[Callable[[list[EnrollmentCommand]], None], list[EnrollmentCommand]]
+    by_settle = defaultdict(list)
+    for command in batch:
+        by_settle[command.settle].append(command)
+    for settle_them, commands in by_settle.items():
+        try:
+            settle_them(commands)
+        except Exception:  # a caller that went away (its event loop closed)
+            log.exception("could not hand back the outcome of %d commands", len(commands))
