@@ -196,14 +196,19 @@ class CommandCommitter:
     # The committer's copies ----------------------------------------------------
 
     def _load(self, enrollment_ids: set[UUID]) -> None:
-        """Brings the enrollments, then their courses, up to date: one call each round."""
-        self._catch_up(enrollment_ids)
-        course_ids = {
+        """Brings the enrollments and their courses up to date: one call, and a second only
+        for courses of enrollments that were not known yet."""
+        ids = set(enrollment_ids)
+        ids.update(self._courses_of(enrollment_ids))
+        self._catch_up(ids)
+        self._catch_up(self._courses_of(enrollment_ids) - ids)
+
+    def _courses_of(self, enrollment_ids: set[UUID]) -> set[UUID]:
+        return {
             course_aggregate_id(enrollment.course_id)
             for enrollment in (self._cache.get(key) for key in enrollment_ids)
             if isinstance(enrollment, Enrollment)
         }
-        self._catch_up(course_ids)
 
     def _catch_up(self, ids: Iterable[UUID]) -> None:
         known = {key: getattr(self._cache.get(key), "version", 0) for key in ids}
