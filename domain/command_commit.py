@@ -20,11 +20,11 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent, project_aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError
 
 from domain.commands import EnrollmentCommand, Recorded
 from domain.course import Course
@@ -37,8 +37,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Given the version already known of each aggregate (0: none), the events after it, in order.
-FastForward = Callable[[Mapping[UUID, int]], Mapping[UUID, Sequence[Any]]]
+
+class CommandStore(Protocol):
+    """What the committer needs of the event store; called from its thread only."""
+
+    def fast_forward(self, known: Mapping[UUID, int]) -> Mapping[UUID, Sequence[Any]]:
+        """Given the version already known of each aggregate (0: none), the events after
+        it, in order."""
+
+    def write(self, events: list[Any], save_kwargs: dict[str, list[Any]]) -> list[int]:
+        """One insert of the events (and whatever `save_kwargs` asks the recorder to
+        write in the same transaction); the events' log positions, in order."""
+
+    def head_position(self) -> int: ...
+
+    def idle(self) -> None:
+        """No command is waiting: let go of what is held between batches."""
+
+
+class LibraryStore:
+    """Through the library's own calls: a query per aggregate, any recorder."""
+
+    def __init__(self, ledger: ProgressLedger) -> None:
+        self.ledger = ledger
+
+    def fast_forward(self, known: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
+        events = self.ledger.events
+        return {key: list(events.get(key, gt=version or None)) for key, version in known.items()}
+
+    def write(self, events: list[Any], save_kwargs: dict[str, list[Any]]) -> list[int]:
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        processing_event.events.extend(events)
+        processing_event.saved_kwargs.update(save_kwargs)
+        return [r.notification.id for r in self.ledger.write_now(processing_event)]
+
+    def head_position(self) -> int:
+        return self.ledger.head_position()
+
+    def idle(self) -> None:
+        pass
 
 
 class CommandCommitter:
@@ -51,7 +88,7 @@ class CommandCommitter:
         self, ledger: ProgressLedger, *, apart_on: tuple[type[Exception], ...] = ()
     ) -> None:
         self.ledger = ledger
-        self.fast_forward: FastForward = self._fast_forward_one_by_one
+        self.store: CommandStore = LibraryStore(ledger)
         self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
         # The committer's own copies, touched by its thread only: it changes them in place.
         self._cache: dict[UUID, Any] = {}
@@ -86,6 +123,10 @@ class CommandCommitter:
 
     def _run_forever(self) -> None:
         while True:
+            with self._arrived:
+                idle = not self._pending
+            if idle:
+                self.store.idle()
             with self._arrived:
                 self._arrived.wait_for(lambda: bool(self._pending) or self._closed)
                 if not self._pending:
@@ -131,15 +172,15 @@ class CommandCommitter:
         accepted = [command for command in commands if self._decide(command)]
         if not accepted:
             return
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        events = [event for command in accepted for event in command.events]
+        save_kwargs: dict[str, list[Any]] = {}
         for command in accepted:
-            processing_event.events.extend(command.events)
             for name, values in command.save_kwargs.items():
-                processing_event.saved_kwargs.setdefault(name, []).extend(values)
-        recordings: list[Recording[UUID]] = []
+                save_kwargs.setdefault(name, []).extend(values)
+        positions: list[int] = []
         try:
-            if processing_event.events or processing_event.saved_kwargs:
-                recordings = self.ledger.write_now(processing_event)
+            if events or save_kwargs:
+                positions = self.store.write(events, save_kwargs)
         except self._apart_on:
             self._forget(accepted)
             raise
@@ -148,7 +189,7 @@ class CommandCommitter:
             for command in accepted:
                 command.error = error
             return
-        self._deliver(accepted, recordings)
+        self._deliver(accepted, positions)
 
     def _decide(self, command: EnrollmentCommand) -> bool:
         command.events, command.recorded = [], None
@@ -177,21 +218,20 @@ class CommandCommitter:
             raise NotFoundError(f"course {course_id!r} does not exist", field="course_id")
         return course
 
-    def _deliver(self, accepted: list[EnrollmentCommand], recordings: list[Any]) -> None:
-        """Recordings come back in the order of the events: each command takes its slice."""
-        head = max((r.notification.id for r in recordings), default=0)
-        if not head:
-            head = self.ledger.head_position()
+    def _deliver(self, accepted: list[EnrollmentCommand], positions: list[int]) -> None:
+        """Positions come back in the order of the events: each command takes its slice."""
+        head = max(positions, default=0) or self.store.head_position()
         start = 0
         for command in accepted:
-            mine = recordings[start : start + len(command.events)]
+            mine = positions[start : start + len(command.events)]
             start += len(command.events)
             command.recorded = Recorded(
-                appended=[type(r.domain_event).__name__ for r in mine],
-                position=max((r.notification.id for r in mine), default=head),
+                appended=[type(event).__name__ for event in command.events],
+                position=max(mine, default=head),
                 version=command.version,
             )
-        self.ledger.announce(recordings)
+        if positions:
+            self.ledger.announce(head)
 
     # The committer's copies ----------------------------------------------------
 
@@ -214,7 +254,7 @@ class CommandCommitter:
         known = {key: getattr(self._cache.get(key), "version", 0) for key in ids}
         if not known:
             return
-        for key, events in self.fast_forward(known).items():
+        for key, events in self.store.fast_forward(known).items():
             if events:
                 self._cache[key] = project_aggregate(self._cache.get(key), events)
         for key in known:  # most recently used last, so the oldest go first
@@ -228,10 +268,6 @@ class CommandCommitter:
         """Copies changed by events that were never written are read again next time."""
         for command in commands:
             self._cache.pop(command.enrollment_id, None)
-
-    def _fast_forward_one_by_one(self, known: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
-        events = self.ledger.events
-        return {key: list(events.get(key, gt=version or None)) for key, version in known.items()}
 
 
 def settle(batch: list[EnrollmentCommand]) -> None:

@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.command_commit import CommandCommitter, FastForward
+from domain.command_commit import CommandCommitter, CommandStore
 from domain.commands import Change, EnrollmentCommand
 from domain.ledger import ProgressLedger, Recorded
 
@@ -78,9 +78,9 @@ class GroupCommitLedger(ProgressLedger):
         # Commands on enrollments go further: the committer decides them too (one read).
         self.commands = CommandCommitter(self, apart_on=apart_on)
 
-    def use_fast_forward(self, fast_forward: FastForward) -> None:
-        """A faster way for the command committer to bring its copies up to date."""
-        self.commands.fast_forward = fast_forward
+    def use_command_store(self, store: CommandStore) -> None:
+        """A faster way for the command committer to read and write (PostgreSQL)."""
+        self.commands.store = store
 
     def change_enrollment(self, enrollment_id: UUID, change: Change) -> Recorded:
         return self.commands.run(self.command(enrollment_id, change))

@@ -55,14 +55,14 @@ class ProgressLedger(Application[UUID]):
         """One insert, made at once: for a caller that batched the commands itself."""
         return Application._record(self, processing_event)
 
-    def announce(self, recordings: list[Recording[UUID]]) -> None:
-        self._notify(recordings)
+    def announce(self, position: int) -> None:
+        """Tells the listeners that the log grew up to `position`."""
+        for listener in self.on_recorded:
+            listener(position)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
-            position = max(r.notification.id for r in recordings)
-            for listener in self.on_recorded:
-                listener(position)
+            self.announce(max(r.notification.id for r in recordings))
 
     # Courses -----------------------------------------------------------------
 
