@@ -4,11 +4,11 @@ Under load every round trip costs a wake-up of the committer thread, and a pool 
 costs one more (the pool pings the connection). So the committer keeps one connection
 while commands keep coming, and per batch makes:
 
-- one query that brings every cached aggregate of the batch up to date (only the events
-  after the version it holds);
 - the library's own insert (`PostgresApplicationRecorder.insert_events`, step by step on
   this connection): the Idempotency-Key rows, `LOCK TABLE … IN EXCLUSIVE MODE`, NOTIFY and
-  the events in one transaction, pipelined.
+  the events in one transaction, and COMMIT, pipelined;
+- in the same round trip, after the commit, the read for the next batch: the events after
+  the version the committer holds of every aggregate that batch touches.
 
 Errors are translated by the library's `get_connection`, which also hands a broken
 connection back to the pool; the next batch checks out a fresh one.
@@ -25,11 +25,19 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 
 from api.idempotency import pending_claims
 from api.recorders import PostgresIdempotentRecorder
 from domain.ledger import ProgressLedger
+
+
+def arrays(known: Mapping[UUID, int]) -> tuple[str, str]:
+    """Ids and versions as array literals: psycopg would dump a list of UUIDs one by one."""
+    ids = "{" + ",".join(str(key) for key in known) + "}"
+    versions = "{" + ",".join(str(version) for version in known.values()) + "}"
+    return ids, versions
 
 
 class PostgresCommandStore:
@@ -68,11 +76,11 @@ class PostgresCommandStore:
             checkout.__exit__(None, None, None)
 
     def fast_forward(self, known: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
-        # Arrays as text literals: psycopg dumps a list of UUIDs one by one, in Python.
-        ids = "{" + ",".join(str(key) for key in known) + "}"
-        versions = "{" + ",".join(str(version) for version in known.values()) + "}"
         with self._connected() as connection:
-            rows = connection.execute(self.fast_forward_statement, (ids, versions)).fetchall()
+            rows = connection.execute(self.fast_forward_statement, arrays(known)).fetchall()
+        return self._events(rows)
+
+    def _events(self, rows: list[DictRow]) -> dict[UUID, list[Any]]:
         to_domain_event = self.ledger.mapper.to_domain_event
         events: dict[UUID, list[Any]] = {}
         for row in rows:
@@ -86,34 +94,50 @@ class PostgresCommandStore:
             events.setdefault(originator_id, []).append(to_domain_event(stored))
         return events
 
-    def write(self, events: list[Any], save_kwargs: dict[str, list[Any]]) -> list[int]:
-        """As the library's `insert_events`, on the held connection."""
+    def write(
+        self, events: list[Any], save_kwargs: dict[str, list[Any]], read_after: Mapping[UUID, int]
+    ) -> tuple[list[int], dict[UUID, list[Any]]]:
+        """What the library's `insert_events` does, in one round trip: BEGIN, the
+        Idempotency-Key rows (each checked at once, as the recorder does), the table lock,
+        NOTIFY, the insert and COMMIT; then, after the commit, the next batch's read."""
         to_stored_event = self.ledger.mapper.to_stored_event
         stored_events = [to_stored_event(event) for event in events]
         claims = pending_claims(save_kwargs)
         recorder = self.recorder
         positions: list[int] = []
+        rows: list[DictRow] = []
         failure: Exception | None = None
         with self._connected() as connection:
-            with connection.pipeline() as pipeline, connection.transaction():
-                with connection.cursor() as cursor:
-                    recorder._insert_events(cursor, stored_events, idempotency=claims)
-                if stored_events:
-                    with connection.cursor() as cursor:
-                        try:
-                            recorder._insert_stored_events(cursor, stored_events)
-                            # Now, so a duplicate version raises IntegrityError here.
-                            pipeline.sync()
-                            positions = list(
-                                recorder._fetch_ids_after_insert_events(cursor, stored_events) or ()
-                            )
-                        except Exception as error:  # raised once the pipeline is closed
-                            failure = error
+            with (
+                connection.pipeline() as pipeline,
+                connection.cursor() as cursor,
+                connection.cursor() as inserting,
+                connection.cursor() as reading,
+            ):
+                try:
+                    cursor.execute("BEGIN")
+                    if claims:
+                        recorder._insert_events(cursor, stored_events, idempotency=claims)
+                    if stored_events:
+                        recorder._insert_stored_events(inserting, stored_events)
+                    cursor.execute("COMMIT")
+                    if read_after:
+                        reading.execute(self.fast_forward_statement, arrays(read_after))
+                    pipeline.sync()
+                    if stored_events:
+                        ids = recorder._fetch_ids_after_insert_events(inserting, stored_events)
+                        positions = list(ids or ())
+                    if read_after:
+                        rows = reading.fetchall()
+                except Exception as error:  # raised once the pipeline is closed
+                    failure = error
             if failure is not None:
+                if connection.info.transaction_status != TransactionStatus.IDLE:
+                    connection.execute("ROLLBACK")
                 raise failure
         for claim in claims:
             claim.recorded = True
-        return positions
+        return positions, self._events(rows)
 
     def head_position(self) -> int:
         with self._connected() as connection:

@@ -45,9 +45,12 @@ class CommandStore(Protocol):
         """Given the version already known of each aggregate (0: none), the events after
         it, in order."""
 
-    def write(self, events: list[Any], save_kwargs: dict[str, list[Any]]) -> list[int]:
+    def write(
+        self, events: list[Any], save_kwargs: dict[str, list[Any]], read_after: Mapping[UUID, int]
+    ) -> tuple[list[int], Mapping[UUID, Sequence[Any]]]:
         """One insert of the events (and whatever `save_kwargs` asks the recorder to
-        write in the same transaction); the events' log positions, in order."""
+        write in the same transaction): the events' log positions, in order. Then, once
+        committed, what `fast_forward(read_after)` answers (the next batch's read)."""
 
     def head_position(self) -> int: ...
 
@@ -65,11 +68,14 @@ class LibraryStore:
         events = self.ledger.events
         return {key: list(events.get(key, gt=version or None)) for key, version in known.items()}
 
-    def write(self, events: list[Any], save_kwargs: dict[str, list[Any]]) -> list[int]:
+    def write(
+        self, events: list[Any], save_kwargs: dict[str, list[Any]], read_after: Mapping[UUID, int]
+    ) -> tuple[list[int], dict[UUID, list[Any]]]:
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
         processing_event.events.extend(events)
         processing_event.saved_kwargs.update(save_kwargs)
-        return [r.notification.id for r in self.ledger.write_now(processing_event)]
+        positions = [r.notification.id for r in self.ledger.write_now(processing_event)]
+        return positions, self.fast_forward(read_after) if read_after else {}
 
     def head_position(self) -> int:
         return self.ledger.head_position()
@@ -93,6 +99,10 @@ class CommandCommitter:
         # The committer's own copies, touched by its thread only: it changes them in place.
         self._cache: dict[UUID, Any] = {}
         self._pending: list[EnrollmentCommand] = []
+        # The next batch, taken while the current one was written, and its read, made in
+        # the same round trip as that write (the versions asked for, and the answer).
+        self._next: list[EnrollmentCommand] = []
+        self._read_ahead: tuple[Mapping[UUID, int], Mapping[UUID, Sequence[Any]]] | None = None
         self._arrived = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run_forever, name="commands", daemon=True)
@@ -123,25 +133,34 @@ class CommandCommitter:
 
     def _run_forever(self) -> None:
         while True:
-            with self._arrived:
-                idle = not self._pending
-            if idle:
-                self.store.idle()
-            with self._arrived:
-                self._arrived.wait_for(lambda: bool(self._pending) or self._closed)
-                if not self._pending:
-                    return
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
+            batch, self._next = self._next or self._wait_for_batch(), []
+            if not batch:
+                return
             try:
                 self._commit(batch)
             except Exception as error:  # never leave a caller waiting, nor stop committing
                 log.exception("committing commands failed")
                 self._cache.clear()
+                self._read_ahead = None
                 for command in batch:
                     if command.recorded is None and command.error is None:
                         command.error = error
             settle(batch)
+
+    def _wait_for_batch(self) -> list[EnrollmentCommand]:
+        """The commands that arrived; none once the ledger closed."""
+        with self._arrived:
+            idle = not self._pending
+        if idle:
+            self.store.idle()
+        with self._arrived:
+            self._arrived.wait_for(lambda: bool(self._pending) or self._closed)
+            return self._take()
+
+    def _take(self) -> list[EnrollmentCommand]:
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        return batch
 
     def _commit(self, batch: list[EnrollmentCommand]) -> None:
         try:
@@ -154,7 +173,7 @@ class CommandCommitter:
     def _alone(self, command: EnrollmentCommand) -> None:
         for _ in range(self.ledger.max_attempts):
             try:
-                self._attempt([command])
+                self._attempt([command], read_ahead=False)
             except IntegrityError:
                 continue
             except self._apart_on as error:
@@ -165,8 +184,9 @@ class CommandCommitter:
             field="enrollment_id",
         )
 
-    def _attempt(self, commands: list[EnrollmentCommand]) -> None:
-        """Decide every command, then write what the accepted ones appended in one insert.
+    def _attempt(self, commands: list[EnrollmentCommand], *, read_ahead: bool = True) -> None:
+        """Decide every command, then write what the accepted ones appended in one insert
+        (and, with `read_ahead`, read for the commands that arrived meanwhile).
         Raises what the insert raised when it is one of `_apart_on`, with nothing settled."""
         self._load({command.enrollment_id for command in commands})
         accepted = [command for command in commands if self._decide(command)]
@@ -180,7 +200,9 @@ class CommandCommitter:
         positions: list[int] = []
         try:
             if events or save_kwargs:
-                positions = self.store.write(events, save_kwargs)
+                read_after = self._next_to_read() if read_ahead else {}
+                positions, read = self.store.write(events, save_kwargs, read_after)
+                self._read_ahead = (read_after, read) if read_after else None
         except self._apart_on:
             self._forget(accepted)
             raise
@@ -235,13 +257,26 @@ class CommandCommitter:
 
     # The committer's copies ----------------------------------------------------
 
+    def _next_to_read(self) -> dict[UUID, int]:
+        """Takes the next batch now, and the versions its read must start after (those the
+        current batch leaves, should its write succeed)."""
+        with self._arrived:
+            self._next = self._take()
+        ids = {command.enrollment_id for command in self._next}
+        ids.update(self._courses_of(ids))
+        return self._known(ids)
+
     def _load(self, enrollment_ids: set[UUID]) -> None:
-        """Brings the enrollments and their courses up to date: one call, and a second only
-        for courses of enrollments that were not known yet."""
+        """Brings the enrollments and their courses up to date: usually from the read made
+        with the last write; otherwise one call, and a second only for courses of
+        enrollments that were not known yet."""
         ids = set(enrollment_ids)
         ids.update(self._courses_of(enrollment_ids))
         self._catch_up(ids)
         self._catch_up(self._courses_of(enrollment_ids) - ids)
+
+    def _known(self, ids: Iterable[UUID]) -> dict[UUID, int]:
+        return {key: getattr(self._cache.get(key), "version", 0) for key in ids}
 
     def _courses_of(self, enrollment_ids: set[UUID]) -> set[UUID]:
         return {
@@ -250,19 +285,30 @@ class CommandCommitter:
             if isinstance(enrollment, Enrollment)
         }
 
-    def _catch_up(self, ids: Iterable[UUID]) -> None:
-        known = {key: getattr(self._cache.get(key), "version", 0) for key in ids}
+    def _catch_up(self, ids: set[UUID]) -> None:
+        known = self._known(ids)
         if not known:
             return
-        for key, events in self.store.fast_forward(known).items():
-            if events:
-                self._cache[key] = project_aggregate(self._cache.get(key), events)
-        for key in known:  # most recently used last, so the oldest go first
+        read_ahead, self._read_ahead = self._read_ahead, None
+        if read_ahead is not None:
+            asked, answer = read_ahead
+            # What was read after the last write holds for every version asked for then.
+            current = {key for key, version in known.items() if asked.get(key) == version}
+            self._apply({key: answer[key] for key in current if key in answer})
+            known = {key: version for key, version in known.items() if key not in current}
+        if known:
+            self._apply(self.store.fast_forward(known))
+        for key in ids:  # most recently used last, so the oldest go first
             aggregate = self._cache.pop(key, None)
             if aggregate is not None:
                 self._cache[key] = aggregate
         while len(self._cache) > self.cache_size:
             del self._cache[next(iter(self._cache))]
+
+    def _apply(self, new_events: Mapping[UUID, Sequence[Any]]) -> None:
+        for key, events in new_events.items():
+            if events:
+                self._cache[key] = project_aggregate(self._cache.get(key), events)
 
     def _forget(self, commands: list[EnrollmentCommand]) -> None:
         """Copies changed by events that were never written are read again next time."""
