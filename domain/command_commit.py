@@ -3,10 +3,11 @@
 A server thread per command that loads, checks and saves its enrollment pays for the
 threadpool hop, two reads and a pool checkout each, and 64 such threads fight for the GIL.
 Here callers only hand over the command; one committer thread takes every command that
-arrived meanwhile, brings the enrollments and courses they touch up to date with one
-`fast_forward` call (its own copies, cached, plus whatever other writers appended since),
-applies each command on its own (a refused command changes nothing and hears its own
-error), and writes all the events, and the commands' Idempotency-Key rows, in one insert.
+arrived meanwhile, brings the enrollments and courses they touch up to date with one read
+(its own copies, cached, plus whatever other writers appended since), applies each command
+on its own (a refused command changes nothing and hears its own error), and writes all the
+events, and the commands' Idempotency-Key rows, in one insert. While it writes, it already
+takes the next batch, whose read the store makes in the same round trip, after the commit.
 
 If that insert fails on a version conflict (another process wrote one of the enrollments
 meanwhile) or on a taken key, the accepted commands run again one by one from fresh state,
@@ -20,12 +21,13 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.application import ProcessingEvent, project_aggregate
+from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.command_store import CommandStore, LibraryStore
 from domain.commands import EnrollmentCommand, Recorded
 from domain.course import Course
 from domain.enrollment import Enrollment
@@ -36,52 +38,6 @@ if TYPE_CHECKING:
     from domain.ledger import ProgressLedger
 
 log = logging.getLogger(__name__)
-
-
-class CommandStore(Protocol):
-    """What the committer needs of the event store; called from its thread only."""
-
-    def fast_forward(self, known: Mapping[UUID, int]) -> Mapping[UUID, Sequence[Any]]:
-        """Given the version already known of each aggregate (0: none), the events after
-        it, in order."""
-
-    def write(
-        self, events: list[Any], save_kwargs: dict[str, list[Any]], read_after: Mapping[UUID, int]
-    ) -> tuple[list[int], Mapping[UUID, Sequence[Any]]]:
-        """One insert of the events (and whatever `save_kwargs` asks the recorder to
-        write in the same transaction): the events' log positions, in order. Then, once
-        committed, what `fast_forward(read_after)` answers (the next batch's read)."""
-
-    def head_position(self) -> int: ...
-
-    def idle(self) -> None:
-        """No command is waiting: let go of what is held between batches."""
-
-
-class LibraryStore:
-    """Through the library's own calls: a query per aggregate, any recorder."""
-
-    def __init__(self, ledger: ProgressLedger) -> None:
-        self.ledger = ledger
-
-    def fast_forward(self, known: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
-        events = self.ledger.events
-        return {key: list(events.get(key, gt=version or None)) for key, version in known.items()}
-
-    def write(
-        self, events: list[Any], save_kwargs: dict[str, list[Any]], read_after: Mapping[UUID, int]
-    ) -> tuple[list[int], dict[UUID, list[Any]]]:
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        processing_event.events.extend(events)
-        processing_event.saved_kwargs.update(save_kwargs)
-        positions = [r.notification.id for r in self.ledger.write_now(processing_event)]
-        return positions, self.fast_forward(read_after) if read_after else {}
-
-    def head_position(self) -> int:
-        return self.ledger.head_position()
-
-    def idle(self) -> None:
-        pass
 
 
 class CommandCommitter:

@@ -7,6 +7,9 @@ its own thread; only the save is handed to a committer thread, which writes ever
 that arrived meanwhile with one `events.put`. If that insert fails on a version conflict,
 the commands are written one by one instead, so only the command that really conflicted
 sees the IntegrityError (and `ProgressLedger` retries it as it always does).
+
+Commands on enrollments (completions, withdrawals) go further: the whole command, not
+only its save, is handed to a `CommandCommitter` (domain/command_commit.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.command_commit import CommandCommitter, CommandStore
+from domain.command_commit import CommandCommitter
+from domain.command_store import CommandStore
 from domain.commands import Change, EnrollmentCommand
 from domain.ledger import ProgressLedger, Recorded
 

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from api.bootstrap import LedgerServices
 from api.environment import library_environment
-from domain.command_commit import CommandStore
+from domain.command_store import CommandStore
 from domain.course import Unit
 from domain.errors import EnrollmentWithdrawnError, NotFoundError
 from domain.group_commit import GroupCommitLedger
