@@ -183,6 +183,7 @@ def requires(scope: str) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
+    # async only so FastAPI calls it on the event loop: a sync one costs a threadpool hop.
     async def check(request: Request, key: Annotated[ApiKey | None, Depends(caller)]) -> None:
         needed = "read" if request.method in READ_METHODS else scope
         if key is not None and needed not in key.scopes:

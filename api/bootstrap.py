@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from api.command_store import PostgresCommandStore
 from api.environment import is_postgres, library_environment, postgres_conninfo
 from api.idempotency import IdempotencyKeyTaken, claims_of_this_request
+from api.recorders import PostgresIdempotentRecorder
 from api.settings import Settings
 from domain.group_commit import GroupCommitLedger
 from domain.ledger import ProgressLedger
@@ -90,6 +92,10 @@ def bootstrap(settings: Settings) -> LedgerServices:
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         store = ProgressStore(db)
         store.create_schema(default_rules=settings.rules)
+    if isinstance(ledger, GroupCommitLedger) and isinstance(
+        ledger.recorder, PostgresIdempotentRecorder
+    ):
+        ledger.use_command_store(PostgresCommandStore(ledger, ledger.recorder))
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, store, batch_size=settings.projection_batch_size
     )

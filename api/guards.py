@@ -81,13 +81,11 @@ class BodyGuard:
         bulk = scope["path"] in self.bulk_paths
         limit: int = settings.max_batch_body_bytes if bulk else settings.max_body_bytes
         declared = header(scope, b"content-length")
-        too_large = problem(413, f"the request body is larger than {limit} bytes", field="body")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await too_large(scope, receive, send)
-            return
-        body = await read_body(receive, limit)
+        too_large = declared is not None and declared.isdigit() and int(declared) > limit
+        body = None if too_large else await read_body(receive, limit)
         if body is None:
-            await too_large(scope, receive, send)
+            refused = problem(413, f"the request body is larger than {limit} bytes", field="body")
+            await refused(scope, receive, send)
             return
         content_type = header(scope, b"content-type")
         if body and not (is_json(content_type) or (bulk and media_type(content_type) == NDJSON)):

@@ -16,6 +16,7 @@ from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
 from api.routers import batch, courses, enrollments, health, history, progress, projections
+from api.runtime import tune_garbage_collector
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
         await services.open_reads()
+        tune_garbage_collector()
         try:
             yield
         finally:

@@ -7,6 +7,9 @@ its own thread; only the save is handed to a committer thread, which writes ever
 that arrived meanwhile with one `events.put`. If that insert fails on a version conflict,
 the commands are written one by one instead, so only the command that really conflicted
 sees the IntegrityError (and `ProgressLedger` retries it as it always does).
+
+Commands on enrollments (completions, withdrawals) go further: the whole command, not
+only its save, is handed to a `CommandCommitter` (domain/command_commit.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.ledger import ProgressLedger
+from domain.command_commit import CommandCommitter
+from domain.command_store import CommandStore
+from domain.commands import Change, EnrollmentCommand
+from domain.ledger import ProgressLedger, Recorded
 
 Recordings = list[Recording[UUID]]
 
@@ -73,6 +79,25 @@ class GroupCommitLedger(ProgressLedger):
             target=self._commit_forever, name="group-commit", daemon=True
         )
         self._committer.start()
+        # Commands on enrollments go further: the committer decides them too (one read).
+        self.commands = CommandCommitter(self, apart_on=apart_on)
+
+    def use_command_store(self, store: CommandStore) -> None:
+        """A faster way for the command committer to read and write (PostgreSQL)."""
+        self.commands.store = store
+
+    def change_enrollment(self, enrollment_id: UUID, change: Change) -> Recorded:
+        return self.commands.run(self.command(enrollment_id, change))
+
+    def command(
+        self,
+        enrollment_id: UUID,
+        change: Change,
+        settle: Callable[[list[EnrollmentCommand]], None] = lambda _: None,
+    ) -> EnrollmentCommand:
+        """A command carrying what its save must pass to the recorder, asked now, in the
+        caller's own context."""
+        return EnrollmentCommand(enrollment_id, change, settle, self._caller_save_kwargs())
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Recordings:
         alone = processing_event.tracking is not None or processing_event.saved_kwargs
@@ -87,6 +112,7 @@ class GroupCommitLedger(ProgressLedger):
         return pending.outcome.result()
 
     def close(self) -> None:
+        self.commands.close()
         with self._arrived:
             self._closed = True
             self._arrived.notify()

@@ -9,25 +9,18 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
+from domain.commands import Change, completing_module, completing_unit, withdrawing
+from domain.commands import Recorded as Recorded
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.errors import AlreadyExistsError, ConcurrencyError, NotFoundError
 from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
 
 A = TypeVar("A", bound=Aggregate)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a command appended (event names, in order) and the log position that covers it."""
-
-    appended: list[str]
-    position: int
-    version: int
 
 
 @dataclass(frozen=True)
@@ -58,11 +51,18 @@ class ProgressLedger(Application[UUID]):
     def _turn(self, aggregate_id: object) -> threading.Lock:
         return self._turns[hash(aggregate_id) % len(self._turns)]
 
+    def write_now(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """One insert, made at once: for a caller that batched the commands itself."""
+        return Application._record(self, processing_event)
+
+    def announce(self, position: int) -> None:
+        """Tells the listeners that the log grew up to `position`."""
+        for listener in self.on_recorded:
+            listener(position)
+
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
-            position = max(r.notification.id for r in recordings)
-            for listener in self.on_recorded:
-                listener(position)
+            self.announce(max(r.notification.id for r in recordings))
 
     # Courses -----------------------------------------------------------------
 
@@ -139,28 +139,22 @@ class ProgressLedger(Application[UUID]):
     def complete_module(
         self, enrollment_id: UUID, module_id: str, occurred_at: datetime | None = None
     ) -> Recorded:
-        when = occurred_at or now()
-
-        def complete(enrollment: Enrollment) -> None:
-            unit = self._course_to_read(enrollment.course_id).unit_of_module(module_id)
-            enrollment.complete_module(module_id, unit, when)
-
-        return self._change_enrollment(enrollment_id, complete)
+        return self.change_enrollment(
+            enrollment_id, completing_module(module_id, occurred_at or now())
+        )
 
     def complete_unit(
         self, enrollment_id: UUID, unit_id: str, occurred_at: datetime | None = None
     ) -> Recorded:
-        when = occurred_at or now()
-
-        def complete(enrollment: Enrollment) -> None:
-            unit = self._course_to_read(enrollment.course_id).find_unit(unit_id)
-            enrollment.complete_unit(unit, when)
-
-        return self._change_enrollment(enrollment_id, complete)
+        return self.change_enrollment(enrollment_id, completing_unit(unit_id, occurred_at or now()))
 
     def withdraw(self, enrollment_id: UUID, occurred_at: datetime | None = None) -> Recorded:
-        when = occurred_at or now()
-        return self._change_enrollment(enrollment_id, lambda e: e.withdraw(when))
+        return self.change_enrollment(enrollment_id, withdrawing(occurred_at or now()))
+
+    def change_enrollment(self, enrollment_id: UUID, change: Change) -> Recorded:
+        return self._change_enrollment(
+            enrollment_id, lambda enrollment: change(enrollment, self._course_to_read)
+        )
 
     # The log -----------------------------------------------------------------
 
