@@ -65,7 +65,8 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
             "Durable unit completions over HTTP, 64 clients",
             f"{commands['requests_per_second']:,.0f}/s, p50 {commands['p50_ms']:.1f} ms, "
             f"p99 {commands['p99_ms']:.1f} ms ({commands['non_2xx']} non-2xx); "
-            f"server CPU {commands['server_cpu_ms_per_request']:.2f} ms/request",
+            f"server CPU {commands['server_cpu_ms_per_request']:.2f} ms/request "
+            f"(projector {commands['projector_cpu_ms_per_request']:.2f})",
         ),
         (
             "No-op FastAPI endpoint, same body, 64 clients",

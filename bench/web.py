@@ -18,7 +18,7 @@ import psycopg
 from api.bootstrap import bootstrap
 from api.settings import Settings
 from bench.data import Shape, course_ids, course_units
-from bench.processes import Server, environment, projector
+from bench.processes import Process, Server, environment, projector
 from bench.wrk import run_wrk
 from domain.course import Course
 from domain.enrollment import Enrollment
@@ -187,13 +187,22 @@ def complete_units(
     return run_wrk(server.url, paths, workdir, method="POST", body=COMPLETION_BODY, seconds=seconds)
 
 
-def measured(server: Server, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def measured(
+    server: Server, run: Callable[[], dict[str, Any]], projector: Process | None = None
+) -> dict[str, Any]:
     """The run's figures, plus the server's own CPU time per request (robust to a busy
-    machine: it counts only what the server process spent)."""
-    before = server.cpu_seconds()
+    machine: it counts only what the server process spent) and, when given, the
+    projector's, which shares the machine's cores with the server."""
+    processes = (
+        {"server": server} if projector is None else {"server": server, "projector": projector}
+    )
+    before = {name: process.cpu_seconds() for name, process in processes.items()}
     figures = run()
-    spent = server.cpu_seconds() - before
-    return {**figures, "server_cpu_ms_per_request": spent / max(figures["requests"], 1) * 1000}
+    requests = max(figures["requests"], 1)
+    for name, process in processes.items():
+        spent = process.cpu_seconds() - before[name]
+        figures[f"{name}_cpu_ms_per_request"] = spent / requests * 1000
+    return figures
 
 
 def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict[str, Any]:
@@ -219,7 +228,9 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
     api = Server("api.main:app", env, workdir / "api.log", "/readyz")
     project = projector(settings, workdir / "projector.log")
     try:
-        figures["commands"] = measured(api, lambda: complete_units(api, loaded, workdir, seconds))
+        figures["commands"] = measured(
+            api, lambda: complete_units(api, loaded, workdir, seconds), project
+        )
         with httpx.Client(base_url=api.url) as client:
             head = client.get("/readyz").json()["projection"]["head"]
         wait_caught_up(settings, head)
