@@ -80,14 +80,18 @@ class BodyGuard:
         settings = scope["app"].state.services.settings
         bulk = scope["path"] in self.bulk_paths
         limit: int = settings.max_batch_body_bytes if bulk else settings.max_body_bytes
-        declared = header(scope, b"content-length")
+        declared = content_type = None
+        for key, value in scope["headers"]:  # one pass for both; the first of each counts
+            if key == b"content-length" and declared is None:
+                declared = value.decode("latin-1")
+            elif key == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
         too_large = declared is not None and declared.isdigit() and int(declared) > limit
         body = None if too_large else await read_body(receive, limit)
         if body is None:
             refused = problem(413, f"the request body is larger than {limit} bytes", field="body")
             await refused(scope, receive, send)
             return
-        content_type = header(scope, b"content-type")
         if body and not (is_json(content_type) or (bulk and media_type(content_type) == NDJSON)):
             accepted = "application/json or application/x-ndjson" if bulk else "application/json"
             unsupported = problem(415, f"the request body must be {accepted}", field="Content-Type")

@@ -173,8 +173,12 @@ class IdempotencyKeys:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] != "POST":
+        key = (
+            header(scope, b"idempotency-key")
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if key is None:
             await self.app(scope, receive, send)
             return
         if not KEY_PATTERN.match(key):

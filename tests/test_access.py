@@ -88,6 +88,9 @@ def test_keys_and_scopes_decide_who_may_do_what(guarded: Server, keys: dict[str,
         enrollment_id = enrolled.json()["enrollment_id"]
         completion = f"/v1/enrollments/{enrollment_id}/units/u2/completion"
         assert_problem(client.post(completion, headers=reader), 403)
+        assert_problem(client.post(completion, headers=admin), 403, "Authorization")
+        assert_problem(client.post(completion, headers=bearer("pl_not-a-key")), 401)
+        assert_problem(client.post(completion), 401, "Authorization")
         assert head(client) == before + 1
         assert client.post(completion, headers=writer).status_code == 200
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
 
+from api.access import AnswerAtOnce, answered_at_once
 from api.bootstrap import LedgerServices
 from api.commands import change_enrollment
 from api.dependencies import ModuleId, Services, UnitId
-from api.schemas import Appended, CompletionIn, EnrollmentIn, EnrollmentOut
-from domain.commands import Recorded, completing_module, completing_unit, withdrawing
+from api.schemas import ID_PATTERN, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
+from domain.commands import Change, Recorded, completing_module, completing_unit, withdrawing
 from domain.ledger import now
 
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
@@ -52,7 +57,49 @@ def enroll(body: EnrollmentIn, services: Services, response: Response) -> Enroll
     )
 
 
-@router.post("/{enrollment_id}/modules/{module_id}/completion", response_model=Appended)
+# The canonical spelling only: any other the path's UUID accepts takes the full path.
+CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+VALID_ID = re.compile(ID_PATTERN)
+
+
+async def occurred_at(request: Request) -> datetime | None:
+    """The body's `occurred_at`, or now when there is no body; None when the body does not
+    validate through `CompletionIn` (the full path then refuses it, naming the field)."""
+    body = await request.body()
+    if not body:
+        return now()
+    try:
+        completion = CompletionIn.model_validate_json(body)
+    except ValidationError:
+        return None
+    return completion.occurred_at or now()
+
+
+def changing_at_once(param: str | None, make: Callable[..., Change]) -> AnswerAtOnce:
+    """The fast answer of a route whose change is `make(path_param, when)`, or `make(when)`
+    without a path parameter."""
+
+    async def answer(request: Request) -> Response | None:
+        path = request.path_params
+        raw_id: str = path["enrollment_id"]
+        target: str | None = path[param] if param else None
+        if (
+            request.scope["query_string"]
+            or not CANONICAL_UUID.fullmatch(raw_id)
+            or (target is not None and not VALID_ID.fullmatch(target))
+        ):
+            return None
+        when = await occurred_at(request)
+        if when is None:
+            return None
+        enrollment_id = UUID(raw_id)
+        change = make(when) if target is None else make(target, when)
+        ledger = services_of(request).ledger
+        return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change))
+
+    return answer
+
+
 async def complete_module(
     enrollment_id: UUID, module_id: ModuleId, request: Request, body: CompletionIn | None = None
 ) -> Response:
@@ -63,7 +110,6 @@ async def complete_module(
     )
 
 
-@router.post("/{enrollment_id}/units/{unit_id}/completion", response_model=Appended)
 async def complete_unit(
     enrollment_id: UUID, unit_id: UnitId, request: Request, body: CompletionIn | None = None
 ) -> Response:
@@ -74,7 +120,6 @@ async def complete_unit(
     )
 
 
-@router.post("/{enrollment_id}/withdrawal", response_model=Appended)
 async def withdraw(
     enrollment_id: UUID, request: Request, body: CompletionIn | None = None
 ) -> Response:
@@ -82,4 +127,26 @@ async def withdraw(
     change = withdrawing((body and body.occurred_at) or now())
     return appended(
         enrollment_id, await change_enrollment(services_of(request).ledger, enrollment_id, change)
+    )
+
+
+for path, endpoint, answer in (
+    (
+        "/{enrollment_id}/modules/{module_id}/completion",
+        complete_module,
+        changing_at_once("module_id", completing_module),
+    ),
+    (
+        "/{enrollment_id}/units/{unit_id}/completion",
+        complete_unit,
+        changing_at_once("unit_id", completing_unit),
+    ),
+    ("/{enrollment_id}/withdrawal", withdraw, changing_at_once(None, withdrawing)),
+):
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        response_model=Appended,
+        route_class_override=answered_at_once(answer, scope="write"),
     )
