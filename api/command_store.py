@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
+from psycopg.errors import PipelineAborted
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 
@@ -129,31 +130,38 @@ class PostgresCommandStore:
         rows: list[DictRow] = []
         failure: Exception | None = None
         with self._connected() as connection:
-            with (
-                connection.pipeline() as pipeline,
-                connection.cursor() as cursor,
-                connection.cursor() as inserting,
-                connection.cursor() as reading,
-            ):
-                try:
-                    cursor.execute("BEGIN")
-                    if claims:
-                        recorder._insert_events(cursor, stored_events, idempotency=claims)
-                    if stored_events:
-                        recorder._lock_table(inserting)
-                        recorder._notify_channel(inserting)
-                        inserting.execute(self.insert_statement, columns(stored_events))
-                    cursor.execute("COMMIT")
-                    if read_after:
-                        reading.execute(self.fast_forward_statement, arrays(read_after))
-                    pipeline.sync()
-                    if stored_events:
-                        ids = recorder._fetch_ids_after_insert_events(inserting, stored_events)
-                        positions = list(ids or ())
-                    if read_after:
-                        rows = reading.fetchall()
-                except Exception as error:  # raised once the pipeline is closed
-                    failure = error
+            try:
+                with (
+                    connection.pipeline() as pipeline,
+                    connection.cursor() as cursor,
+                    connection.cursor() as inserting,
+                    connection.cursor() as reading,
+                ):
+                    try:
+                        cursor.execute("BEGIN")
+                        if claims:
+                            recorder._insert_events(cursor, stored_events, idempotency=claims)
+                        if stored_events:
+                            recorder._lock_table(inserting)
+                            recorder._notify_channel(inserting)
+                            inserting.execute(self.insert_statement, columns(stored_events))
+                        cursor.execute("COMMIT")
+                        if read_after:
+                            reading.execute(self.fast_forward_statement, arrays(read_after))
+                        pipeline.sync()
+                        if stored_events:
+                            ids = recorder._fetch_ids_after_insert_events(inserting, stored_events)
+                            positions = list(ids or ())
+                        if read_after:
+                            rows = reading.fetchall()
+                    except Exception as error:  # raised once the pipeline is closed
+                        failure = error
+            except PipelineAborted:
+                # The statements queued after the one that failed were never run: closing
+                # the pipeline says so, and the failure itself is what the caller must hear
+                # (a version conflict is retried, not reported).
+                if failure is None:
+                    raise
             if failure is not None:
                 if connection.info.transaction_status != TransactionStatus.IDLE:
                     connection.execute("ROLLBACK")
