@@ -101,6 +101,9 @@ class CrashingStore(ProgressStore):
         super().__init__(*args)
         self.batches = 0
 
+    def _in_one_statement(self, rows: BatchRows) -> bool:
+        return False  # a single statement cannot die half way: take the transaction's path
+
     def _write_rows(self, cursor: Cursor, t: GenerationTables, rows: BatchRows) -> None:
         super()._write_rows(cursor, t, rows)
         self.batches += 1
