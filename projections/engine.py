@@ -17,7 +17,6 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
 from domain.enrollment import Enrollment
-from domain.identifiers import course_aggregate_id
 from projections.collector import collector_paused
 from projections.fold import (
     COURSE_STRUCTURE_EVENTS,
@@ -25,6 +24,7 @@ from projections.fold import (
     CourseState,
     EnrollmentState,
     Fold,
+    course_key,
 )
 from projections.log_reader import LogReader
 from projections.rules import rule_named
@@ -72,15 +72,21 @@ class ProjectionEngine:
         self.store.write_rows(generation, batch.rows, batch.position)
         return replace(generation, position=batch.position)
 
-    def fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
+    def fold_batch(
+        self, generation: Generation, carried: Carried, connection: Any = None
+    ) -> FoldedBatch | None:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
-        rows read from the database."""
+        rows read from the database. `connection`: see ProgressStore.connection."""
         with collector_paused():
-            return self._fold_batch(generation, carried)
+            return self._fold_batch(generation, carried, connection)
 
-    def _fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
-        records, last_position = self.reader.read(generation.position + 1, self.batch_size)
+    def _fold_batch(
+        self, generation: Generation, carried: Carried, connection: Any
+    ) -> FoldedBatch | None:
+        records, last_position = self.reader.read(
+            generation.position + 1, self.batch_size, connection
+        )
         if last_position is None:
             return None
         tables = GenerationTables(self.store.db, generation.number)
@@ -91,7 +97,10 @@ class ProjectionEngine:
             self.store.load_courses(tables, (), restructured), set(), restructured
         )
         # An enrollment created in this batch has no row to load yet.
-        unknown = enrollment_ids - carried.enrollments.keys() - {r[2] for r in created}
+        # (Membership tests: `set - dict.keys()` walks the whole dict, the live one is large.)
+        new = {r[2] for r in created}
+        known = carried.enrollments
+        unknown = {e for e in enrollment_ids if e not in known and e not in new}
         enrollments = carried.enrollments_over(
             self.store.load_enrollments(tables, unknown, structure_courses),
             enrollment_ids,
@@ -100,7 +109,9 @@ class ProjectionEngine:
         new_enrollment_courses = {r[3]["course_id"] for r in created}
         needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
         courses = carried.courses_over(
-            self.store.load_courses(tables, needed - carried.courses.keys(), restructured),
+            self.store.load_courses(
+                tables, {c for c in needed if c not in carried.courses}, restructured
+            ),
             needed,
             restructured,
         )
@@ -133,11 +144,26 @@ class ProjectionEngine:
         generation; they stand in for the database's rows in later calls. It is emptied
         whenever a write is refused or anything fails, since then they may be wrong.
         """
-        writes = BatchWriter(self.store, overlap=self.store.db.is_postgres)
+        if remembered is None:
+            return self._catch_up(generation, until, on_batch, None, None)
+        # Live batches are small: one pooled connection for the reads and the writes of
+        # this call saves the pool's check of a second one.
+        with self.store.connection() as connection:
+            return self._catch_up(generation, until, on_batch, remembered, connection)
+
+    def _catch_up(
+        self,
+        generation: Generation,
+        until: int | None,
+        on_batch: Callable[[Generation], None] | None,
+        remembered: Carried | None,
+        connection: Any,
+    ) -> Generation:
+        writes = BatchWriter(self.store, connection, overlap=self.store.db.is_postgres)
         carried = remembered if remembered is not None else Carried()
         try:
             while until is None or generation.position < until:
-                batch = self.fold_batch(generation, carried)
+                batch = self.fold_batch(generation, carried, connection)
                 try:
                     written = writes.finish()
                 except PositionConflict:
@@ -252,7 +278,7 @@ class Carried:
                 loaded[course_id] = course
         if aggregate_ids:
             for course_id, course in self.courses.items():
-                if str(course_aggregate_id(course_id)) in aggregate_ids:
+                if course_key(course_id) in aggregate_ids:
                     loaded[course_id] = course
         return loaded
 
@@ -294,8 +320,9 @@ class BatchWriter:
     """At most one batch write in flight: a large batch on the writer thread (PostgreSQL),
     any other inline."""
 
-    def __init__(self, store: ProgressStore, *, overlap: bool) -> None:
+    def __init__(self, store: ProgressStore, connection: Any, *, overlap: bool) -> None:
         self.store = store
+        self.connection = connection
         self.overlap = overlap
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight: Future[Generation] | None = None
@@ -306,11 +333,11 @@ class BatchWriter:
                 self._pool = ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix="projection-writer"
                 )
-            self._in_flight = self._pool.submit(self._write, generation, batch)
+            self._in_flight = self._pool.submit(self._write, generation, batch, None)
         else:
             done: Future[Generation] = Future()
             try:
-                done.set_result(self._write(generation, batch))
+                done.set_result(self._write(generation, batch, self.connection))
             except Exception as error:
                 done.set_exception(error)
             self._in_flight = done
@@ -328,6 +355,6 @@ class BatchWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _write(self, generation: Generation, batch: FoldedBatch) -> Generation:
-        self.store.write_rows(generation, batch.rows, batch.position)
+    def _write(self, generation: Generation, batch: FoldedBatch, connection: Any) -> Generation:
+        self.store.write_rows(generation, batch.rows, batch.position, connection)
         return replace(generation, position=batch.position)

@@ -8,6 +8,7 @@ generation beside it and switches the views in one transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -16,9 +17,15 @@ from typing import Any
 import orjson
 
 from domain.course import Unit, UnitSpec
-from domain.identifiers import course_aggregate_id
-from projections.database import COPY_THRESHOLD, Cursor, Database, Row, upsert_statement
-from projections.fold import CourseState, EnrollmentState, Fold, unit_numbers
+from projections.database import (
+    COPY_THRESHOLD,
+    Cursor,
+    Database,
+    PostgresDatabase,
+    Row,
+    upsert_statement,
+)
+from projections.fold import CourseState, EnrollmentState, Fold, course_key, unit_numbers
 
 CHUNK = 500
 
@@ -413,11 +420,24 @@ class ProgressStore:
         """
         self.write_rows(generation, self.rows(fold, generation.rules), position)
 
-    def write_rows(self, generation: Generation, rows: BatchRows, position: int) -> None:
-        """`write`, for rows already taken from a fold (so the fold can move on meanwhile)."""
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A PostgreSQL connection from the pool for several reads and writes in a row (their
+        errors surface as the library's, when they leave this block); None on SQLite."""
+        if isinstance(self.db, PostgresDatabase):
+            with self.db.datastore.get_connection() as connection:
+                yield connection
+        else:
+            yield None
+
+    def write_rows(
+        self, generation: Generation, rows: BatchRows, position: int, connection: Any = None
+    ) -> None:
+        """`write`, for rows already taken from a fold (so the fold can move on meanwhile);
+        on `connection` (see `connection`) if given, when one statement can write it."""
         tables = GenerationTables(self.db, generation.number)
         if self._in_one_statement(rows):
-            self._write_in_one_statement(tables, generation, rows, position)
+            self._write_in_one_statement(tables, generation, rows, position, connection)
             return
         with self.db.transaction() as cursor:
             self._claim(cursor, generation, position)
@@ -433,7 +453,12 @@ class ProgressStore:
         )
 
     def _write_in_one_statement(
-        self, tables: GenerationTables, generation: Generation, rows: BatchRows, position: int
+        self,
+        tables: GenerationTables,
+        generation: Generation,
+        rows: BatchRows,
+        position: int,
+        connection: Any,
     ) -> None:
         """A live batch (a few enrollments' rows) as one statement: the claim and the rows
         are one implicit transaction, a single round trip. The rows are written only if
@@ -447,10 +472,14 @@ class ProgressStore:
         for columns, kind in zip(BATCH_COLUMNS, kinds, strict=True):
             if kind:
                 params.append(json_rows(columns, kind))
-        with self.db.one_statement() as cursor:
-            cursor.execute(statement, params)
-            if cursor.fetchone() is None:
-                raise PositionConflict(f"generation {generation.number} moved on or was retired")
+        if connection is not None:
+            claimed = connection.execute(statement, params).fetchone()
+        else:
+            with self.db.one_statement() as cursor:
+                cursor.execute(statement, params)
+                claimed = cursor.fetchone()
+        if claimed is None:
+            raise PositionConflict(f"generation {generation.number} moved on or was retired")
 
     def _claim(self, cursor: Cursor, generation: Generation, position: int) -> None:
         """Moves the tracking position on, if it is still where the batch was read from.
@@ -517,7 +546,7 @@ class ProgressStore:
         course_rows = [
             (
                 c.course_id,
-                str(course_aggregate_id(c.course_id)),
+                course_key(c.course_id),
                 orjson.dumps([u.as_spec() for u in c.units]).decode(),
                 ts(c.updated_at),
                 c.position,
