@@ -15,6 +15,7 @@ from api import operations
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from api.bootstrap import LedgerServices, bootstrap
 from api.environment import is_postgres
+from api.runtime import tune_garbage_collector
 from api.settings import Settings
 from ingest.cli import import_file
 from projections.rules import RULES
@@ -150,6 +151,8 @@ def project(services: LedgerServices) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print("projecting the live generation; Ctrl-C to stop", file=sys.stderr)
+    # Its states and modules live as long as the process: no collection should walk them.
+    tune_garbage_collector()
     services.engine.follow_live(stop, services.waker, may_project=services.projector_lock)
     return 0
 

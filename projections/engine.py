@@ -17,7 +17,6 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
 from domain.enrollment import Enrollment
-from domain.identifiers import course_aggregate_id
 from projections.collector import collector_paused
 from projections.fold import (
     COURSE_STRUCTURE_EVENTS,
@@ -25,6 +24,7 @@ from projections.fold import (
     CourseState,
     EnrollmentState,
     Fold,
+    course_key,
 )
 from projections.log_reader import LogReader
 from projections.rules import rule_named
@@ -40,6 +40,11 @@ from projections.waker import Waker
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 20_000
+# A batch this small is written before the next read: handing it to the writer thread costs
+# more than the overlap saves (the live projector's batches are a few dozen events).
+OVERLAP_EVENTS = 1_000
+# Enrollment states the live projector keeps between batches (it is their only writer).
+REMEMBERED_ENROLLMENTS = 100_000
 
 
 class ProjectionEngine:
@@ -67,34 +72,46 @@ class ProjectionEngine:
         self.store.write_rows(generation, batch.rows, batch.position)
         return replace(generation, position=batch.position)
 
-    def fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
+    def fold_batch(
+        self, generation: Generation, carried: Carried, connection: Any = None
+    ) -> FoldedBatch | None:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
-        rows read from the database."""
+        rows read from the database. `connection`: see ProgressStore.connection."""
         with collector_paused():
-            return self._fold_batch(generation, carried)
+            return self._fold_batch(generation, carried, connection)
 
-    def _fold_batch(self, generation: Generation, carried: Carried) -> FoldedBatch | None:
-        records, last_position = self.reader.read(generation.position + 1, self.batch_size)
+    def _fold_batch(
+        self, generation: Generation, carried: Carried, connection: Any
+    ) -> FoldedBatch | None:
+        records, last_position = self.reader.read(
+            generation.position + 1, self.batch_size, connection
+        )
         if last_position is None:
             return None
         tables = GenerationTables(self.store.db, generation.number)
         restructured = {r[2] for r in records if r[0] in COURSE_STRUCTURE_EVENTS}
         enrollment_ids = {r[2] for r in records if r[0] in ENROLLMENT_EVENTS}
+        created = [r for r in records if r[0] is Enrollment.Enrolled]
         structure_courses = carried.courses_over(
             self.store.load_courses(tables, (), restructured), set(), restructured
         )
+        # An enrollment created in this batch has no row to load yet.
+        # (Membership tests: `set - dict.keys()` walks the whole dict, the live one is large.)
+        new = {r[2] for r in created}
+        known = carried.enrollments
+        unknown = {e for e in enrollment_ids if e not in known and e not in new}
         enrollments = carried.enrollments_over(
-            self.store.load_enrollments(
-                tables, enrollment_ids - carried.enrollments.keys(), structure_courses
-            ),
+            self.store.load_enrollments(tables, unknown, structure_courses),
             enrollment_ids,
             set(structure_courses),
         )
-        new_enrollment_courses = {r[3]["course_id"] for r in records if r[0] is Enrollment.Enrolled}
+        new_enrollment_courses = {r[3]["course_id"] for r in created}
         needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
         courses = carried.courses_over(
-            self.store.load_courses(tables, needed - carried.courses.keys(), restructured),
+            self.store.load_courses(
+                tables, {c for c in needed if c not in carried.courses}, restructured
+            ),
             needed,
             restructured,
         )
@@ -103,6 +120,7 @@ class ProjectionEngine:
         return FoldedBatch(
             rows=self.store.rows(fold, generation.rules),
             position=last_position,
+            events=len(records),
             changed=Carried(
                 courses={c: fold.courses[c] for c in fold.changes.courses},
                 enrollments={e: fold.enrollments[e] for e in fold.changes.enrollments},
@@ -115,25 +133,45 @@ class ProjectionEngine:
         *,
         until: int | None = None,
         on_batch: Callable[[Generation], None] | None = None,
+        remembered: Carried | None = None,
     ) -> Generation:
         """Projects batch after batch until the log (or `until`) is reached.
 
-        On PostgreSQL the next batch is read and folded while the previous one is being
-        written, so the database's time and Python's time overlap instead of adding up.
+        On PostgreSQL a large batch is written while the next one is read and folded, so the
+        database's time and Python's time overlap instead of adding up.
+
+        `remembered` (the live projector's) holds the states this process wrote to this
+        generation; they stand in for the database's rows in later calls. It is emptied
+        whenever a write is refused or anything fails, since then they may be wrong.
         """
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-writer") as pool:
-            writes = BatchWriter(self.store, pool, overlap=self.store.db.is_postgres)
-            carried = Carried()
+        if remembered is None:
+            return self._catch_up(generation, until, on_batch, None, None)
+        # Live batches are small: one pooled connection for the reads and the writes of
+        # this call saves the pool's check of a second one.
+        with self.store.connection() as connection:
+            return self._catch_up(generation, until, on_batch, remembered, connection)
+
+    def _catch_up(
+        self,
+        generation: Generation,
+        until: int | None,
+        on_batch: Callable[[Generation], None] | None,
+        remembered: Carried | None,
+        connection: Any,
+    ) -> Generation:
+        writes = BatchWriter(self.store, connection, overlap=self.store.db.is_postgres)
+        carried = remembered if remembered is not None else Carried()
+        try:
             while until is None or generation.position < until:
-                batch = self.fold_batch(generation, carried)
+                batch = self.fold_batch(generation, carried, connection)
                 try:
                     written = writes.finish()
                 except PositionConflict:
                     writes.cancel()
+                    carried.clear()
                     generation = self.store.generation(generation.number)
                     if generation.status in ("retired", "cancelled"):
                         return generation
-                    carried = Carried()
                     continue
                 if written is not None:
                     self._written(written, on_batch)
@@ -141,14 +179,25 @@ class ProjectionEngine:
                     return written or generation
                 writes.start(generation, batch)
                 generation = replace(generation, position=batch.position)
-                carried = batch.changed
+                if remembered is None:
+                    carried = batch.changed
+                else:
+                    carried.remember(batch.changed, REMEMBERED_ENROLLMENTS)
+                if batch.events < self.batch_size:
+                    break  # the log's end when it was read: a later commit NOTIFYs again
             try:
                 written = writes.finish()
             except PositionConflict:
+                carried.clear()
                 return self.store.generation(generation.number)
             if written is not None:
                 self._written(written, on_batch)
             return written or generation
+        except BaseException:
+            carried.clear()
+            raise
+        finally:
+            writes.close()
 
     def _written(
         self, generation: Generation, on_batch: Callable[[Generation], None] | None
@@ -169,16 +218,31 @@ class ProjectionEngine:
         """Keeps the live generation current until stopped; survives database outages.
 
         While `may_project` says no (another process holds the projector lock) it only
-        follows the live position, so reads here still see their writes."""
+        follows the live position, so reads here still see their writes. While it projects,
+        the generation and the states it wrote stay in memory between wake-ups: a write
+        refused (another writer, or a rebuild retired the generation) drops them."""
         backoff = 0.1
+        generation: Generation | None = None
+        remembered = Carried()
         while not stop.is_set():
             try:
-                generation = self.store.live_generation()
-                self._announce(generation.position)
-                if may_project():
-                    self.catch_up(generation)
+                if not may_project():
+                    generation = None
+                    remembered.clear()
+                    self._announce(self.store.live_generation().position)
+                else:
+                    if generation is None:
+                        generation = self.store.live_generation()
+                        self._announce(generation.position)
+                    generation = self.catch_up(generation, remembered=remembered)
+                    if generation.status != "live":
+                        generation = None
+                        remembered.clear()
+                        continue  # a rebuild switched generations: follow the new one now
                 backoff = 0.1
             except PersistenceError as error:
+                generation = None
+                remembered.clear()
                 log.warning("projection paused: %s; retrying in %.1fs", error, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -207,18 +271,41 @@ class Carried:
     def courses_over(
         self, loaded: dict[str, CourseState], course_ids: set[str], aggregate_ids: set[str]
     ) -> dict[str, CourseState]:
-        for course_id, course in self.courses.items():
-            if course_id in course_ids or str(course_aggregate_id(course_id)) in aggregate_ids:
+        # Looked up by key: the live projector's carried states outnumber a batch's by far.
+        for course_id in course_ids:
+            course = self.courses.get(course_id)
+            if course is not None:
                 loaded[course_id] = course
+        if aggregate_ids:
+            for course_id, course in self.courses.items():
+                if course_key(course_id) in aggregate_ids:
+                    loaded[course_id] = course
         return loaded
 
     def enrollments_over(
         self, loaded: dict[str, EnrollmentState], enrollment_ids: set[str], course_ids: set[str]
     ) -> dict[str, EnrollmentState]:
-        for enrollment_id, enrollment in self.enrollments.items():
-            if enrollment_id in enrollment_ids or enrollment.course_id in course_ids:
+        for enrollment_id in enrollment_ids:
+            enrollment = self.enrollments.get(enrollment_id)
+            if enrollment is not None:
                 loaded[enrollment_id] = enrollment
+        if course_ids:
+            for enrollment_id, enrollment in self.enrollments.items():
+                if enrollment.course_id in course_ids:
+                    loaded[enrollment_id] = enrollment
         return loaded
+
+    def remember(self, changed: Carried, limit: int) -> None:
+        """Adds a batch's changed states; past `limit` enrollments keeps only that batch's
+        (whose write may be in flight, so they must stay)."""
+        if len(self.enrollments) + len(changed.enrollments) > limit:
+            self.clear()
+        self.courses.update(changed.courses)
+        self.enrollments.update(changed.enrollments)
+
+    def clear(self) -> None:
+        self.courses.clear()
+        self.enrollments.clear()
 
 
 @dataclass(frozen=True)
@@ -226,24 +313,31 @@ class FoldedBatch:
     rows: BatchRows
     position: int
     changed: Carried
+    events: int
 
 
 class BatchWriter:
-    """At most one batch write in flight, on the writer thread (or inline, on SQLite)."""
+    """At most one batch write in flight: a large batch on the writer thread (PostgreSQL),
+    any other inline."""
 
-    def __init__(self, store: ProgressStore, pool: ThreadPoolExecutor, *, overlap: bool) -> None:
+    def __init__(self, store: ProgressStore, connection: Any, *, overlap: bool) -> None:
         self.store = store
-        self.pool = pool
+        self.connection = connection
         self.overlap = overlap
+        self._pool: ThreadPoolExecutor | None = None
         self._in_flight: Future[Generation] | None = None
 
     def start(self, generation: Generation, batch: FoldedBatch) -> None:
-        if self.overlap:
-            self._in_flight = self.pool.submit(self._write, generation, batch)
+        if self.overlap and batch.events >= OVERLAP_EVENTS:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="projection-writer"
+                )
+            self._in_flight = self._pool.submit(self._write, generation, batch, None)
         else:
             done: Future[Generation] = Future()
             try:
-                done.set_result(self._write(generation, batch))
+                done.set_result(self._write(generation, batch, self.connection))
             except Exception as error:
                 done.set_exception(error)
             self._in_flight = done
@@ -256,6 +350,11 @@ class BatchWriter:
     def cancel(self) -> None:
         self._in_flight = None
 
-    def _write(self, generation: Generation, batch: FoldedBatch) -> Generation:
-        self.store.write_rows(generation, batch.rows, batch.position)
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _write(self, generation: Generation, batch: FoldedBatch, connection: Any) -> Generation:
+        self.store.write_rows(generation, batch.rows, batch.position, connection)
         return replace(generation, position=batch.position)

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id
 from projections.rules import Progress, Rule, count_percentage
+
+
+@lru_cache(maxsize=65_536)
+def course_key(course_id: str) -> str:
+    """The course aggregate's id as text (a uuid5: worth remembering, asked every batch)."""
+    return str(course_aggregate_id(course_id))
 
 
 @dataclass
@@ -129,9 +135,7 @@ class Fold:
         self.courses = courses
         self.enrollments = enrollments
         self.changes = Changes()
-        self._course_by_aggregate = {
-            str(course_aggregate_id(c.course_id)): c for c in courses.values()
-        }
+        self._course_by_aggregate = {course_key(c.course_id): c for c in courses.values()}
         self._by_course: dict[str, list[EnrollmentState]] = {}
         for enrollment in enrollments.values():
             self._by_course.setdefault(enrollment.course_id, []).append(enrollment)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Protocol
 
 import psycopg
 
 log = logging.getLogger(__name__)
+
+CHECK_EVERY = 1.0  # seconds between checks that the lock's connection is still alive
 
 
 class ProjectorLock(Protocol):
@@ -46,11 +49,17 @@ class AdvisoryLock:
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
         self._held = False
         self._said_waiting = False
+        self._checked = 0.0
 
     def __call__(self) -> bool:
         try:
             if self._held:
-                self._session().execute("SELECT 1")
+                # A round trip per wake-up would cost the live projector more than its batch;
+                # a lost lock costs no correctness (writes are claimed), so check once a second.
+                now = time.monotonic()
+                if now - self._checked >= CHECK_EVERY:
+                    self._session().execute("SELECT 1")
+                    self._checked = now
                 return True
             row = self._session().execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         except psycopg.Error as error:
@@ -59,6 +68,7 @@ class AdvisoryLock:
             self._drop()
             return False
         self._held = bool(row and row[0])
+        self._checked = time.monotonic()
         if self._held:
             log.info("projector lock %d acquired: this process projects", self.key)
             self._said_waiting = False

@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
+from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
@@ -62,10 +63,13 @@ class LogReader:
                 table=Identifier(recorder.events_table_name),
             )
 
-    def read(self, start: int, limit: int) -> tuple[list[Record], int | None]:
+    def read(
+        self, start: int, limit: int, connection: Connection[Any] | None = None
+    ) -> tuple[list[Record], int | None]:
         """The records of up to `limit` events from position `start`, and the last position
-        read (None when there is nothing from `start` on)."""
-        rows = self._rows(start, limit)
+        read (None when there is nothing from `start` on). On PostgreSQL, `connection` is
+        one the caller took from the pool (so its errors are the caller's)."""
+        rows = self._select_on(connection, start, limit) if connection else self._rows(start, limit)
         if not rows:
             return [], None
         return [self._record(row) for row in rows], rows[-1][0]
@@ -80,12 +84,12 @@ class LogReader:
 
     def _select(self, start: int, limit: int) -> list[LogRow]:
         assert isinstance(self.recorder, PostgresApplicationRecorder)
+        with self.recorder.datastore.get_connection() as connection:
+            return self._select_on(connection, start, limit)
+
+    def _select_on(self, connection: Connection[Any], start: int, limit: int) -> list[LogRow]:
         assert self._statement is not None
-        datastore = self.recorder.datastore
-        with (
-            datastore.get_connection() as connection,
-            connection.cursor(row_factory=tuple_row, binary=True) as cursor,
-        ):
+        with connection.cursor(row_factory=tuple_row, binary=True) as cursor:
             cursor.execute(self._statement, (start, limit), prepare=True)
             return cursor.fetchall()
 

@@ -9,7 +9,7 @@ import pytest
 from api.bootstrap import LedgerServices
 from domain.course import Module, Unit
 from projections.database import Cursor
-from projections.engine import ProjectionEngine
+from projections.engine import Carried, ProjectionEngine
 from projections.store import BatchRows, GenerationTables, ProgressStore
 from tests.factories import four_unit_course
 
@@ -101,6 +101,9 @@ class CrashingStore(ProgressStore):
         super().__init__(*args)
         self.batches = 0
 
+    def _in_one_statement(self, rows: BatchRows) -> bool:
+        return False  # a single statement cannot die half way: take the transaction's path
+
     def _write_rows(self, cursor: Cursor, t: GenerationTables, rows: BatchRows) -> None:
         super()._write_rows(cursor, t, rows)
         self.batches += 1
@@ -158,6 +161,30 @@ def test_a_crash_mid_batch_neither_double_counts_nor_skips(services: LedgerServi
     services.engine.catch_up(replay)
     assert table_rows(services, live.number) == table_rows(services, replay.number)
     assert len(table_rows(services, live.number)["course_progress"]) == 12
+
+
+def test_live_projectors_taking_turns_drop_the_states_they_remembered(
+    services: LedgerServices,
+) -> None:
+    """Live projectors keep what they wrote between wake-ups; two of them writing one
+    generation by turns (a lost lock) still end with the rows a replay makes."""
+    ledger = services.ledger
+    ledger.create_course("c1", "Course", four_unit_course())
+    ada = ledger.enroll("ada", "c1").enrollment.id
+    engines = [ProjectionEngine(ledger.recorder, ledger.mapper, services.store) for _ in "ab"]
+    remembered = [Carried(), Carried()]
+    generations = [services.store.live_generation()] * 2
+    for turn, unit in enumerate(["u4", "u3", "u2"]):
+        ledger.complete_unit(ada, unit)
+        for index in (turn % 2, 1 - turn % 2):  # the other one goes first each turn
+            generations[index] = engines[index].catch_up(
+                generations[index], remembered=remembered[index]
+            )
+    live = services.store.live_generation()
+    assert live.position == ledger.head_position()
+    assert numbers(services, "ada")[0] == 3
+    replay = services.engine.catch_up(services.store.create_generation(live.rules))
+    assert table_rows(services, live.number) == table_rows(services, replay.number)
 
 
 def test_rebuild_switches_reads_to_a_new_generation(services: LedgerServices) -> None:
