@@ -23,7 +23,7 @@ from eventsourcing.persistence import DatetimeAsISO, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.ledger import ProgressLedger
-from projections.transcoder import FastJSONTranscoder
+from projections.transcoder import FastJSONTranscoder, datetime_tag
 
 PLAIN = frozenset({str, int, bool, float, type(None)})
 
@@ -37,8 +37,7 @@ def record(ledger: ProgressLedger, aggregates: Iterable[Aggregate]) -> int:
     encode = StoredEventEncoder(ledger.mapper)
     ids = ledger.recorder.insert_events([encode(event) for event in events])
     position = max(ids) if ids else ledger.head_position()
-    for listener in ledger.on_recorded:
-        listener(position)
+    ledger.announce(position)
     return position
 
 
@@ -70,7 +69,7 @@ class StoredEventEncoder:
         for name, value in state.items():
             value_type = type(value)
             if value_type is datetime:
-                state[name] = {"_type_": DatetimeAsISO.name, "_data_": value.isoformat()}
+                state[name] = datetime_tag(value)
             elif value_type not in PLAIN:
                 return self.mapper.to_stored_event(event)
         return StoredEvent(

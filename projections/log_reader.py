@@ -12,7 +12,6 @@ compressor, a topic that does not resolve) goes through the library's mapper, un
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -33,11 +32,10 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
 
 from projections.fold import Record
+from projections.transcoder import tagged_datetime
 
 # notification id, originator id (text on PostgreSQL), originator version, topic, state
 LogRow = tuple[int, Any, int, str, bytes]
-
-DATETIME = "datetime_iso"
 
 T = TypeVar("T")
 
@@ -133,9 +131,10 @@ def _flat_fields(state: Any, class_version: int) -> dict[str, Any] | None:
     for name, value in state.items():
         kind = type(value)
         if kind is dict:
-            if len(value) != 2 or value.get("_type_") != DATETIME or "_data_" not in value:
+            revived = tagged_datetime(value)
+            if revived is None:
                 return None
-            state[name] = datetime.fromisoformat(value["_data_"])
+            state[name] = revived
         elif kind is list:
             return None
     return state

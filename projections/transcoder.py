@@ -18,9 +18,21 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, TranscodingNotRegisteredError
 
-DATETIME = "datetime_iso"
+DATETIME = DatetimeAsISO.name
+
+
+def datetime_tag(value: datetime) -> dict[str, str]:
+    """A datetime as the library's JSON holds it."""
+    return {"_type_": DATETIME, "_data_": value.isoformat()}
+
+
+def tagged_datetime(item: dict[str, Any]) -> datetime | None:
+    """The datetime a JSON object holds in the library's tag; None for any other object."""
+    if len(item) == 2 and item.get("_type_") == DATETIME and "_data_" in item:
+        return datetime.fromisoformat(item["_data_"])
+    return None
 
 
 ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -48,10 +60,8 @@ class FastJSONTranscoder(JSONTranscoder):
         for key, item in mapping.items():
             kind = type(item)
             if kind is dict:
-                if len(item) == 2 and item.get("_type_") == DATETIME and "_data_" in item:
-                    mapping[key] = datetime.fromisoformat(item["_data_"])
-                else:
-                    mapping[key] = self._revive(item)
+                revived = tagged_datetime(item)
+                mapping[key] = self._revive(item) if revived is None else revived
             elif kind is list:
                 mapping[key] = self._revive(item)
 
