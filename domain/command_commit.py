@@ -54,7 +54,6 @@ class CommandCommitter:
         self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
         # The committer's own copies, touched by its thread only: it changes them in place.
         self._cache: dict[UUID, Any] = {}
-        self._course_ids: dict[str, UUID] = {}  # uuid5 costs more than the dict
         self._pending: list[EnrollmentCommand] = []
         # The next batch, taken while the current one was written, and its read, made in
         # the same round trip as that write (the versions asked for, and the answer).
@@ -192,7 +191,7 @@ class CommandCommitter:
         return True
 
     def _course(self, course_id: str) -> Course:
-        course = self._cache.get(self._course_id(course_id))
+        course = self._cache.get(course_aggregate_id(course_id))
         if not isinstance(course, Course):
             raise NotFoundError(f"course {course_id!r} does not exist", field="course_id")
         return course
@@ -237,18 +236,10 @@ class CommandCommitter:
 
     def _courses_of(self, enrollment_ids: set[UUID]) -> set[UUID]:
         return {
-            self._course_id(enrollment.course_id)
+            course_aggregate_id(enrollment.course_id)
             for enrollment in (self._cache.get(key) for key in enrollment_ids)
             if isinstance(enrollment, Enrollment)
         }
-
-    def _course_id(self, course_id: str) -> UUID:
-        aggregate_id = self._course_ids.get(course_id)
-        if aggregate_id is None:
-            if len(self._course_ids) >= self.cache_size:
-                self._course_ids.clear()
-            aggregate_id = self._course_ids[course_id] = course_aggregate_id(course_id)
-        return aggregate_id
 
     def _catch_up(self, ids: set[UUID]) -> None:
         known = self._known(ids)

@@ -1,10 +1,13 @@
 """Aggregate ids derived from the platform's own keys, so the same key always names one stream."""
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 NAMESPACE = UUID("7b1c3f0e-5f3a-4c8e-9a57-2f0d6c1e8b44")
 
 
+# Asked on every command and every projection batch; a uuid5 costs more than the lookup.
+@lru_cache(maxsize=65_536)
 def course_aggregate_id(course_id: str) -> UUID:
     return uuid5(NAMESPACE, f"course\x1f{course_id}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 from domain.course import Course, Module, Unit
@@ -18,9 +18,8 @@ from domain.identifiers import course_aggregate_id
 from projections.rules import Progress, Rule, count_percentage
 
 
-@lru_cache(maxsize=65_536)
 def course_key(course_id: str) -> str:
-    """The course aggregate's id as text (a uuid5: worth remembering, asked every batch)."""
+    """The course aggregate's id as text, as the log reader gives originator ids."""
     return str(course_aggregate_id(course_id))
 
 
