@@ -14,10 +14,15 @@ from api.problems import ServiceUnavailable
 from api.schemas import ID_PATTERN
 
 
-async def get_services(request: Request) -> LedgerServices:
-    """async only so FastAPI calls it on the event loop instead of a threadpool hop."""
+def services_of(request: Request) -> LedgerServices:
+    """The services built at start-up; also for hot routes that solve no dependency."""
     services: LedgerServices = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> LedgerServices:
+    """async only so FastAPI calls it on the event loop instead of a threadpool hop."""
+    return services_of(request)
 
 
 Services = Annotated[LedgerServices, Depends(get_services)]

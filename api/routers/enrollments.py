@@ -12,20 +12,13 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from api.access import AnswerAtOnce, answered_at_once
-from api.bootstrap import LedgerServices
 from api.commands import change_enrollment
-from api.dependencies import ModuleId, Services, UnitId
-from api.schemas import ID_PATTERN, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
+from api.dependencies import ModuleId, Services, UnitId, services_of
+from api.schemas import VALID_ID, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
 from domain.commands import Change, Recorded, completing_module, completing_unit, withdrawing
 from domain.ledger import now
 
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
-
-
-def services_of(request: Request) -> LedgerServices:
-    """As the `Services` dependency, without a dependency to solve on the hot routes."""
-    services: LedgerServices = request.app.state.services
-    return services
 
 
 def appended(enrollment_id: UUID, recorded: Recorded) -> Response:
@@ -59,7 +52,6 @@ def enroll(body: EnrollmentIn, services: Services, response: Response) -> Enroll
 
 # The canonical spelling only: any other the path's UUID accepts takes the full path.
 CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-VALID_ID = re.compile(ID_PATTERN)
 
 
 async def occurred_at(request: Request) -> datetime | None:

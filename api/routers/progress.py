@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import orjson
@@ -13,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from api.access import answered_at_once
 from api.audit_schemas import ProgressAsOfOut
 from api.bootstrap import LedgerServices
-from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services
+from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services, services_of
 from api.routers.history import progress_as_of
 from api.schemas import (
     ID_PATTERN,
+    VALID_ID,
     CourseProgressOut,
     LearnerProgressOut,
     RosterOut,
@@ -97,13 +97,10 @@ async def live_progress(services: LedgerServices, learner_id: str, course_id: st
     return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
-VALID_ID = re.compile(ID_PATTERN)
-
-
 async def live_progress_at_once(request: Request) -> Response | None:
     """The hottest read, when nothing about it needs the dependencies: no query string (so
     no `min_position` to wait for, no `as_of`) and ids that match their pattern."""
-    services: LedgerServices = request.app.state.services
+    services = services_of(request)
     learner_id = request.path_params["learner_id"]
     course_id = request.path_params["course_id"]
     if (
