@@ -12,20 +12,19 @@ APPLICATION_RECORDER_TOPIC (see api/environment.py). They add two things:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import wraps
 from typing import Any, TypeVar
 
 import psycopg_pool.base
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
-from psycopg_pool import PoolTimeout
 
 from api.idempotency import TABLE, IdempotencyKeyTaken, now_text, pending_claims
 from ingest.copy_recorder import CopyingApplicationRecorder
+from projections.retries import retry_once
 
 COLUMNS = (
     "key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL, "
@@ -67,19 +66,6 @@ def unretried(method: F) -> F:
     """The library's method without its ten-attempt retry decorator."""
     inner: F = getattr(method, "__wrapped__", method)
     return inner
-
-
-def retry_once(method: F) -> F:
-    @wraps(method)
-    def once_more(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except (InterfaceError, OperationalError) as error:
-            if isinstance(error.__cause__, PoolTimeout):
-                raise  # no connection to be had: waiting again would only double the wait
-            return method(*args, **kwargs)
-
-    return once_more  # type: ignore[return-value]
 
 
 def reconnect_every_second() -> None:

@@ -11,33 +11,29 @@ compressor, a topic that does not resolve) goes through the library's mapper, un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import (
     ApplicationRecorder,
-    InterfaceError,
     JSONTranscoder,
     Mapper,
     Notification,
-    OperationalError,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
-from psycopg_pool import PoolTimeout
 
 from projections.fold import Record
+from projections.retries import retry_once
 from projections.transcoder import tagged_datetime
 
 # notification id, originator id (text on PostgreSQL), originator version, topic, state
 LogRow = tuple[int, Any, int, str, bytes]
-
-T = TypeVar("T")
 
 
 class LogReader:
@@ -78,8 +74,9 @@ class LogReader:
                 (n.id, n.originator_id, n.originator_version, n.topic, n.state)
                 for n in self.recorder.select_notifications(start=start, limit=limit)
             ]
-        return _once_more_if_broken(lambda: self._select(start, limit))
+        return self._select(start, limit)
 
+    @retry_once
     def _select(self, start: int, limit: int) -> list[LogRow]:
         assert isinstance(self.recorder, PostgresApplicationRecorder)
         with self.recorder.datastore.get_connection() as connection:
@@ -138,14 +135,3 @@ def _flat_fields(state: Any, class_version: int) -> dict[str, Any] | None:
         elif kind is list:
             return None
     return state
-
-
-def _once_more_if_broken(read: Callable[[], T]) -> T:
-    """Like the recorder's own reads: tried again once when a connection broke, not when no
-    connection could be had."""
-    try:
-        return read()
-    except (InterfaceError, OperationalError) as error:
-        if isinstance(error.__cause__, PoolTimeout):
-            raise
-        return read()
