@@ -80,12 +80,8 @@ class BodyGuard:
         settings = scope["app"].state.services.settings
         bulk = scope["path"] in self.bulk_paths
         limit: int = settings.max_batch_body_bytes if bulk else settings.max_body_bytes
-        declared = content_type = None
-        for key, value in scope["headers"]:  # one pass for both; the first of each counts
-            if key == b"content-length" and declared is None:
-                declared = value.decode("latin-1")
-            elif key == b"content-type" and content_type is None:
-                content_type = value.decode("latin-1")
+        declared = header(scope, b"content-length")
+        content_type = header(scope, b"content-type")
         too_large = declared is not None and declared.isdigit() and int(declared) > limit
         body = None if too_large else await read_body(receive, limit)
         if body is None:
