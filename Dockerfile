@@ -8,10 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY bootstrap ./bootstrap
 COPY domain ./domain
+COPY eventstore ./eventstore
+COPY ledger ./ledger
 COPY projections ./projections
 COPY api ./api
-COPY ingest ./ingest
+COPY cli ./cli
 RUN pip install . && useradd --system --no-create-home ledger
 
 # The SQLite default needs a writable directory; on PostgreSQL nothing is written here.

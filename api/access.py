@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import problem
-from api.settings import Settings
+from bootstrap import Settings
 
 SCOPES = ("read", "write", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

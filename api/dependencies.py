@@ -9,9 +9,9 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.bootstrap import LedgerServices
 from api.problems import ServiceUnavailable
 from api.schemas import ID_PATTERN
+from bootstrap import LedgerServices
 
 
 def services_of(request: Request) -> LedgerServices:

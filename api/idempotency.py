@@ -1,7 +1,7 @@
 """`Idempotency-Key` on every POST: the same key and body answer the first answer again.
 
 The key is claimed by a row written in the same transaction as the command's events (see
-`api/recorders.py`), so a command and its key commit or vanish together and
+`eventstore/idempotency_keys.py`), so a command and its key commit or vanish together and
 survive restarts. The answer itself is stored just after; if the process dies in between,
 a retry runs the command again, which completes nothing twice because completions are facts
 (a second completion of a unit appends nothing).
@@ -16,9 +16,6 @@ import hashlib
 import logging
 import re
 import time
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -28,85 +25,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.access import keyring_for
 from api.guards import header, read_body, replaying
 from api.problems import problem
-from projections.database import Database
+from eventstore.idempotency_keys import (
+    Claim,
+    IdempotencyKeyTaken,
+    IdempotencyStore,
+    Remembered,
+    current_claim,
+)
 
 log = logging.getLogger(__name__)
 
-TABLE = "idempotency_keys"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
 # How long a retry waits for an identical request that is still running.
 IN_FLIGHT_WAIT = 5.0
-
-
-@dataclass
-class Claim:
-    """A request's claim on its key; `recorded` once a transaction holding it committed."""
-
-    key: str
-    fingerprint: str
-    recorded: bool = field(default=False)
-
-
-class IdempotencyKeyTaken(Exception):
-    """Another request holding the same key committed first; this transaction rolled back."""
-
-
-current_claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
-
-
-def pending_claims(kwargs: dict[str, Any]) -> list[Claim]:
-    """The claims a save must write: those passed as `idempotency=`, else the request's."""
-    given = kwargs.get("idempotency", current_claim.get())
-    claims = [given] if isinstance(given, Claim) else list(given or ())
-    return [claim for claim in claims if not claim.recorded]
-
-
-def claims_of_this_request() -> dict[str, list[Any]]:
-    """For a save handed to another thread (group commit): this request's claim, if any."""
-    claim = current_claim.get()
-    return {"idempotency": [claim]} if claim is not None and not claim.recorded else {}
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-@dataclass(frozen=True)
-class Remembered:
-    fingerprint: str
-    status: int | None
-    media_type: str | None
-    body: str | None
-
-
-class IdempotencyStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.table = db.table(TABLE)
-
-    def find(self, key: str) -> Remembered | None:
-        with self.db.transaction(commit=False) as cursor:
-            cursor.execute(
-                f"SELECT fingerprint, status, media_type, body FROM {self.table} WHERE key = %s",
-                (key,),
-            )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return Remembered(row["fingerprint"], row["status"], row["media_type"], row["body"])
-
-    def remember(self, key: str, status: int, media_type: str, body: str) -> None:
-        with self.db.transaction() as cursor:
-            if self.db.is_postgres:
-                # Losing this row in a crash only means a retry runs the command again
-                # (appending nothing), so it need not wait for its own disk flush.
-                cursor.execute("SET LOCAL synchronous_commit = off")
-            cursor.execute(
-                f"UPDATE {self.table} SET status = %s, media_type = %s, body = %s "
-                "WHERE key = %s AND status IS NULL",
-                (status, media_type, body, key),
-            )
 
 
 def fingerprint(scope: Scope, body: bytes) -> str:

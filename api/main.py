@@ -9,15 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.access import Keyring, install_access, requires
-from api.bootstrap import bootstrap
 from api.guards import BodyGuard
 from api.idempotency import IdempotencyKeys
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
 from api.routers import batch, courses, enrollments, health, history, progress, projections
-from api.runtime import tune_garbage_collector
-from api.settings import Settings
+from bootstrap import Settings, bootstrap
+from projections.collector import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 

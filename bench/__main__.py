@@ -19,13 +19,12 @@ from typing import Any
 import orjson
 import psycopg
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
 from bench.data import Shape, generate
 from bench.rebuild import peer, rebuild
 from bench.report import print_table, targets
 from bench.web import Durations, web_figures
 from bench.wrk import wrk_version
+from bootstrap import Settings, bootstrap
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

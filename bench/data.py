@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
-from domain.ledger import ProgressLedger
+from ledger.application import ProgressLedger
 
 UNITS_PER_COURSE = 20
 # Enrolled, then modules and units in course order until an enrollment has this many events.

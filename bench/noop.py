@@ -13,8 +13,8 @@ from uuid import UUID
 import orjson
 from fastapi import FastAPI, Response
 
-from api.runtime import tune_garbage_collector
 from api.schemas import Appended, CompletionIn
+from projections.collector import tune_garbage_collector
 
 
 @asynccontextmanager

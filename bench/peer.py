@@ -13,7 +13,7 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import SQL, Identifier
 
 from domain.enrollment import Enrollment
-from domain.ledger import ProgressLedger
+from ledger.application import ProgressLedger
 
 
 class PeerView(PostgresTrackingRecorder):

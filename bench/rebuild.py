@@ -7,10 +7,9 @@ import resource
 import time
 from typing import Any
 
-from api.bootstrap import bootstrap
-from api.environment import library_environment
-from api.settings import Settings
 from bench.peer import run_peer
+from bootstrap import Settings, bootstrap
+from eventstore.environment import library_environment
 
 
 def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
@@ -34,7 +33,7 @@ def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
 
 
 def _peer(settings: Settings, events: int, results: Any) -> None:
-    env = library_environment(settings)
+    env = library_environment(settings.store_options())
     env.pop("TRANSCODER_TOPIC", None)  # the peer runs the library as it comes
     results.put({"events": events, "events_per_second": run_peer(env, events, timeout=600)})
 

@@ -15,11 +15,10 @@ import httpx
 import orjson
 import psycopg
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
 from bench.data import Shape, course_ids, course_units
-from bench.processes import Process, Server, environment, projector
+from bench.servers import Process, Server, environment, projector
 from bench.wrk import run_wrk
+from bootstrap import Settings, bootstrap
 from domain.course import Course
 from domain.enrollment import Enrollment
 

@@ -1,7 +1,7 @@
 """Commands on one enrollment, as values: what to change, checked against its course.
 
 A command is decided by whoever holds the enrollment (the ledger, or the batching
-committer in domain/command_commit.py); it refuses by raising a LedgerError before it
+committer in ledger/committer.py); it refuses by raising a LedgerError before it
 changes anything, so a refused command leaves the enrollment as it was.
 """
 

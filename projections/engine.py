@@ -17,6 +17,8 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
 from domain.enrollment import Enrollment
+from eventstore.log_reader import LogReader
+from eventstore.wakers import Waker
 from projections.collector import collector_paused
 from projections.fold import (
     COURSE_STRUCTURE_EVENTS,
@@ -26,7 +28,6 @@ from projections.fold import (
     Fold,
     course_key,
 )
-from projections.log_reader import LogReader
 from projections.rules import rule_named
 from projections.store import (
     BatchRows,
@@ -35,7 +36,6 @@ from projections.store import (
     PositionConflict,
     ProgressStore,
 )
-from projections.waker import Waker
 
 log = logging.getLogger(__name__)
 

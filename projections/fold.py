@@ -10,11 +10,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id
+
+if TYPE_CHECKING:
+    from eventstore.log_reader import Record
+
 from projections.rules import Progress, Rule, count_percentage
 
 
@@ -113,10 +117,8 @@ ENROLLMENT_EVENTS = frozenset(
 )
 
 
-# An event as the fold reads it: its class, its position, its aggregate's id as text and
-# its fields (datetimes revived, upcast to the class's current version). The engine makes
-# these straight from the stored JSON; `apply_all` makes them from domain event objects.
-Record = tuple[type[Any], int, str, dict[str, Any]]
+# An event as the fold reads it (eventstore/log_reader.py makes them straight from the
+# stored JSON; `apply_all` makes them from domain event objects).
 
 
 def record(position: int, domain_event: Any) -> Record:

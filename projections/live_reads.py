@@ -1,8 +1,8 @@
 """The hottest read on PostgreSQL, on the event loop: a learner's progress in one course.
 
-An asyncio connection pool of its own, so a read costs no threadpool hop and no fight for
-the GIL among threads; one prepared statement, one round trip, one snapshot. The answer
-comes back as the document the API sends, built with as little Python as possible.
+On the seam's asyncio pool (eventstore/async_reads.py): one prepared statement, one round
+trip, one snapshot. The answer comes back as the document the API sends, built with as
+little Python as possible.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import psycopg
-from eventsourcing.persistence import OperationalError
-from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
+from eventstore.async_reads import AsyncReadPool
 from projections.queries import Answer
 
 ProgressDocument = dict[str, Any]
@@ -83,61 +81,28 @@ def progress_document(row: tuple[Any, ...]) -> ProgressDocument:
 
 
 class LiveProgressReads:
-    def __init__(
-        self, conninfo: str, generations: str, statement: str, *, pool_size: int, timeout: float
-    ) -> None:
+    def __init__(self, pool: AsyncReadPool, generations: str, statement: str) -> None:
+        self.pool = pool
         self.statement = statement
         self.position_statement = f"SELECT position FROM {generations} WHERE status = 'live'"
-        # No ping on every checkout: a connection the database dropped fails its statement at
-        # once, and `learner_course` then checks the idle connections and retries once.
-        self.pool = AsyncConnectionPool(
-            conninfo,
-            kwargs={"autocommit": True},
-            min_size=pool_size,
-            max_size=pool_size,
-            timeout=timeout,
-            max_waiting=256,
-            open=False,
-            name="live-reads",
-        )
 
     async def open(self) -> None:
-        await self.pool.open(wait=False)
+        await self.pool.open()
 
     async def close(self) -> None:
         await self.pool.close()
 
     async def live_position(self) -> int:
-        row = await self._fetch(self.position_statement, ())
+        row = await self.pool.fetch_one(self.position_statement, ())
         return 0 if row is None else int(row[0])
 
     async def learner_course(
         self, learner_id: str, course_id: str
     ) -> Answer[ProgressDocument | None]:
-        row = await self._fetch(self.statement, (learner_id, course_id))
+        row = await self.pool.fetch_one(self.statement, (learner_id, course_id))
         if row is None:
             return Answer(None, 0)
         position = int(row[0])
         if row[3] is None:
             return Answer(None, position)
         return Answer(progress_document(row), position)
-
-    async def _fetch(self, statement: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
-        try:
-            try:
-                return await self._fetch_once(statement, params)
-            except (PoolTimeout, TooManyRequests):
-                raise  # no connection to be had: the database is away, or we are overloaded
-            except psycopg.OperationalError:
-                # A connection lost since its last use (the database restarted): drop every
-                # dead idle one, then read again, once, on a live connection. Reads are safe
-                # to repeat.
-                await self.pool.check()
-                return await self._fetch_once(statement, params)
-        except psycopg.OperationalError as error:
-            raise OperationalError(str(error)) from error
-
-    async def _fetch_once(self, statement: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
-        async with self.pool.connection() as connection:
-            cursor = await connection.execute(statement, params, prepare=True)
-            return await cursor.fetchone()

@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 import orjson
 
-from projections.database import Cursor, Database, Row
+from eventstore.database import Cursor, Database, Row
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.errors import AlreadyExistsError, NotFoundError
-from projections.database import Database, Row
+from eventstore.database import Database, Row
 from projections.engine import ProjectionEngine
 from projections.store import Generation, GenerationNotFound, GenerationTables, ProgressStore
 

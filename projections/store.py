@@ -7,7 +7,7 @@ generation beside it and switches the views in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,17 +17,17 @@ from typing import Any
 import orjson
 
 from domain.course import Unit, UnitSpec
-from projections.database import (
+from eventstore.database import (
     COPY_THRESHOLD,
     Cursor,
     Database,
     PostgresDatabase,
     Row,
+    chunks,
+    placeholders,
     upsert_statement,
 )
 from projections.fold import CourseState, EnrollmentState, Fold, course_key, unit_numbers
-
-CHUNK = 500
 
 
 class PositionConflict(Exception):
@@ -100,15 +100,6 @@ UNIT_PROGRESS_COLUMNS = (
     "updated_at",
 )
 COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
-
-
-def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
-def placeholders(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 def json_source(table: str, columns: tuple[str, ...]) -> str:
@@ -191,7 +182,7 @@ class ProgressStore:
     def generations(self) -> list[Generation]:
         with self.db.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT * FROM {self.generations_table} ORDER BY generation")
-            return [self._generation(row) for row in cursor.fetchall()]
+            return [self.generation_of(row) for row in cursor.fetchall()]
 
     def generation(self, number: int) -> Generation:
         for generation in self.generations():
@@ -205,7 +196,7 @@ class ProgressStore:
             row = cursor.fetchone()
         if row is None:
             raise GenerationNotFound("no live projection generation; run create_schema")
-        return self._generation(row)
+        return self.generation_of(row)
 
     def create_generation(self, rules: str) -> Generation:
         with self.db.transaction() as cursor:
@@ -329,7 +320,7 @@ class ProgressStore:
             )
             return True
 
-    def _generation(self, row: Row) -> Generation:
+    def generation_of(self, row: Row) -> Generation:
         return Generation(
             number=int(row["generation"]),
             rules=row["rules"],

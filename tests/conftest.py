@@ -16,8 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from api.bootstrap import LedgerServices, bootstrap
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings, bootstrap
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +97,7 @@ class Server:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "cli.progress_ledger", "serve", "--port", str(self.port)],
             cwd=ROOT,
             env={**settings_environment(settings), **(extra_env or {})},
             stdout=self._log,

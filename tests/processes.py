@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from api.settings import Settings
+from bootstrap import Settings
 from tests.conftest import ROOT, settings_environment
 
 
@@ -18,7 +18,7 @@ def start_cli(
     env = {**settings_environment(settings), **(extra_env or {})}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", *args],
+            [sys.executable, "-m", "cli.progress_ledger", *args],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
+from bootstrap import Settings
 from tests.conftest import ROOT, Server, settings_environment
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
@@ -20,7 +20,17 @@ from tests.http_helpers import assert_problem, course_body, head
 def create_key(name: str, scopes: str) -> tuple[str, str]:
     """A key and its hash line, from `progress-ledger keys create`."""
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "keys", "create", "--name", name, "--scopes", scopes],
+        [
+            sys.executable,
+            "-m",
+            "cli.progress_ledger",
+            "keys",
+            "create",
+            "--name",
+            name,
+            "--scopes",
+            scopes,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -112,7 +122,7 @@ def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> Non
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     env = settings_environment(settings)
     refused = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0", "--port", "9"],
+        [sys.executable, "-m", "cli.progress_ledger", "serve", "--host", "0.0.0.0", "--port", "9"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -123,7 +133,7 @@ def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> Non
     assert "refusing to serve on 0.0.0.0 without API keys" in refused.stderr
 
     broken = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0", "--port", "9"],
+        [sys.executable, "-m", "cli.progress_ledger", "serve", "--host", "0.0.0.0", "--port", "9"],
         cwd=ROOT,
         env={**env, "LEDGER_API_KEYS": "ci:read:not-a-hash"},
         capture_output=True,

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from api.bootstrap import LedgerServices
-from api.cli import main
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings
+from cli.progress_ledger import main
 from domain.course import Module, Unit
-from projections.replay import EventLog, timeline, verify
+from projections.audit import EventLog, timeline, verify
 from projections.store import GenerationTables
 from tests.factories import four_unit_course
 from tests.test_projection import make_history, project

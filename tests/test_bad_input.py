@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
+from bootstrap import Settings
 from tests.conftest import Server
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head

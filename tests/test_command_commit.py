@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID, uuid4
 
-from api.bootstrap import LedgerServices
-from api.environment import library_environment
-from domain.command_store import CommandStore
+from bootstrap import LedgerServices
 from domain.course import Unit
 from domain.errors import EnrollmentWithdrawnError, NotFoundError
-from domain.group_commit import GroupCommitLedger
-from domain.ledger import ProgressLedger, Recorded
+from eventstore.environment import library_environment
+from ledger.application import ProgressLedger, Recorded
+from ledger.committer_store import CommandStore
+from ledger.group_commit import GroupCommitLedger
 from tests.factories import new_id
 
 
@@ -56,7 +56,7 @@ def test_a_write_between_read_and_insert_is_retried_not_lost(services: LedgerSer
     ledger.create_course(course_id, "Course", [Unit(f"u{n}") for n in range(3)])
     enrollment_id = ledger.enroll(new_id("learner"), course_id).enrollment.id
     ledger.complete_unit(enrollment_id, "u0")
-    other = ProgressLedger(env=library_environment(services.settings))
+    other = ProgressLedger(env=library_environment(services.settings.store_options()))
     try:
         ledger.use_command_store(
             RacingStore(ledger.commands.store, lambda: other.complete_unit(enrollment_id, "u1"))

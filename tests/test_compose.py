@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from api.cli import build_parser
-from api.settings import Settings
+from bootstrap import Settings
+from cli.progress_ledger import build_parser
 from tests.conftest import ROOT
 
 PREFIX = "LEDGER_"
@@ -85,7 +85,7 @@ def test_the_environment_is_made_of_real_settings(services: dict[str, Any]) -> N
 def test_the_image_runs_the_console_script_of_the_packages_it_copies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     [script] = dockerfile_instruction("ENTRYPOINT")
-    assert project["project"]["scripts"][script] == "api.cli:main"
+    assert project["project"]["scripts"][script] == "cli.progress_ledger:main"
     copied = {
         shlex.split(line)[1]
         for line in (ROOT / "Dockerfile").read_text().splitlines()

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from projections.engine import ProjectionEngine
 from tests.conftest import Server

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Unit
 from domain.enrollment import Enrollment
-from ingest.copy_recorder import COPY_FROM, CopyingApplicationRecorder
+from eventstore.postgres_recorder import COPY_FROM, PostgresIdempotentRecorder
 from tests.factories import new_id
 
 
 def test_a_big_save_is_recorded_in_order_with_its_positions(services: LedgerServices) -> None:
     ledger = services.ledger
     if services.db.is_postgres:
-        assert isinstance(ledger.recorder, CopyingApplicationRecorder)
+        assert isinstance(ledger.recorder, PostgresIdempotentRecorder)
     course_id = new_id("course")
     ledger.create_course(course_id, "Course", [Unit("u1")])
     enrollments = [

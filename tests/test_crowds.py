@@ -10,8 +10,7 @@ from uuid import UUID
 
 import httpx
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
+from bootstrap import Settings, bootstrap
 from tests.factories import new_id
 from tests.http_helpers import head
 

@@ -14,8 +14,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
+from bootstrap import Settings, bootstrap
 from tests.conftest import Server
 from tests.http_helpers import PROBLEM_JSON, head
 from tests.private_postgres import PrivatePostgres, private_postgres

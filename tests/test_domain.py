@@ -11,7 +11,7 @@ from domain.errors import (
     InvalidStructureError,
     NotFoundError,
 )
-from domain.ledger import ProgressLedger
+from ledger.application import ProgressLedger
 from tests.factories import four_unit_course
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from api.access import new_key
-from api.settings import Settings
+from bootstrap import Settings
 from tests.conftest import Server
 
 # Every check but those that need data the fuzzer cannot make up (ids that exist).

@@ -8,10 +8,10 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Unit
 from domain.enrollment import Enrollment
-from domain.group_commit import GroupCommitLedger, PendingSave
+from ledger.group_commit import GroupCommitLedger, PendingSave
 from tests.factories import new_id
 
 

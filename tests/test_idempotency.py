@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.bootstrap import bootstrap
-from api.idempotency import TABLE
-from api.settings import Settings
+from bootstrap import Settings, bootstrap
+from eventstore.idempotency_keys import TABLE
 from tests.conftest import Server
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from api.bootstrap import LedgerServices
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings
 from domain.course import Unit
 from domain.identifiers import enrollment_aggregate_id
 from tests.conftest import ROOT, settings_environment
@@ -18,7 +17,7 @@ from tests.factories import new_id
 
 def run_import(settings: Settings, path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "import", str(path), *flags],
+        [sys.executable, "-m", "cli.progress_ledger", "import", str(path), *flags],
         cwd=ROOT,
         env=settings_environment(settings),
         capture_output=True,

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from domain.enrollment import Enrollment
-from ingest.recording import StoredEventEncoder, record
+from eventstore.encoder import StoredEventEncoder
+from ledger.bulk_recording import record
 from tests.factories import new_id
 from tests.http_helpers import course_body, head
 

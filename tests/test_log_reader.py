@@ -9,9 +9,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Module, Unit
-from projections.log_reader import LogReader
+from eventstore.log_reader import LogReader
 from tests.factories import four_unit_course
 
 

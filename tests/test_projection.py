@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Module, Unit
-from projections.database import Cursor
+from eventstore.database import Cursor
 from projections.engine import Carried, ProjectionEngine
 from projections.store import BatchRows, GenerationTables, ProgressStore
 from tests.factories import four_unit_course

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.bootstrap import LedgerServices, bootstrap
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Module, Unit
 from tests.factories import four_unit_course
 from tests.processes import start_cli, stop, wait_until

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.bootstrap import bootstrap
-from api.settings import Settings
+from bootstrap import Settings, bootstrap
 from tests.factories import four_unit_course
 from tests.processes import start_cli, stop, wait_until
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.bootstrap import LedgerServices
-from api.settings import Settings
-from projections.waker import PostgresWaker
+from bootstrap import LedgerServices, Settings
+from eventstore.wakers import PostgresWaker
 from tests.conftest import ROOT, Server, settings_environment
 from tests.http_helpers import PROBLEM_JSON, call, numbers, path, progress
 
@@ -32,7 +31,7 @@ class Projector:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "project"],
+            [sys.executable, "-m", "cli.progress_ledger", "project"],
             cwd=ROOT,
             env=settings_environment(settings),
             stdout=self._log,

@@ -6,14 +6,14 @@ import subprocess
 import sys
 import threading
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from tests.conftest import ROOT, settings_environment
 from tests.test_projection import make_history, numbers, project, table_rows
 
 
 def rebuild(services: LedgerServices, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "rebuild", *options],
+        [sys.executable, "-m", "cli.progress_ledger", "rebuild", *options],
         cwd=ROOT,
         env=settings_environment(services.settings),
         capture_output=True,

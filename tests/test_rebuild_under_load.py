@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.bootstrap import LedgerServices
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings
 from domain.course import Unit
-from projections.replay import EventLog, verify
+from projections.audit import EventLog, verify
 from tests.conftest import ROOT, Server, settings_environment
 
 UNITS = ["a", "b", "c", "d"]  # "b" is optional: required-units-v2 leaves it out
@@ -135,7 +134,14 @@ def test_a_rebuild_under_load_switches_without_a_failed_request(
             rebuild_through_the_api(client)
         else:
             rebuilt = subprocess.run(
-                [sys.executable, "-m", "api.cli", "rebuild", "--rules", "required-units-v2"],
+                [
+                    sys.executable,
+                    "-m",
+                    "cli.progress_ledger",
+                    "rebuild",
+                    "--rules",
+                    "required-units-v2",
+                ],
                 cwd=ROOT,
                 env=settings_environment(settings),
                 capture_output=True,

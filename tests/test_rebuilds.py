@@ -9,13 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from api.bootstrap import LedgerServices
-from api.cli import main
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings
+from cli.progress_ledger import main
 from domain.errors import AlreadyExistsError
+from projections.audit import EventLog, verify
 from projections.engine import ProjectionEngine
 from projections.rebuilds import Rebuilder, diff_generations
-from projections.replay import EventLog, verify
 from projections.store import Generation
 from tests.test_audit import use_database
 from tests.test_projection import make_history, numbers, project, table_rows

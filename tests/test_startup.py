@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.bootstrap import LedgerServices, bootstrap
-from api.settings import Settings
+from bootstrap import LedgerServices, Settings, bootstrap
 from tests.test_concurrency import all_at_once
 
 

@@ -15,7 +15,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from projections.transcoder import FastJSONTranscoder
+from eventstore.transcoder import FastJSONTranscoder
 
 
 def registered(transcoder: JSONTranscoder) -> JSONTranscoder:

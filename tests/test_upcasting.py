@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.course import Course, Unit
 from domain.identifiers import course_aggregate_id
 from tests.test_projection import numbers, project

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
+from bootstrap import Settings
 from tests.conftest import ROOT, Server, settings_environment
 from tests.factories import new_id
 from tests.http_helpers import course_body, head
@@ -48,7 +48,7 @@ def test_two_workers_answer_writes_and_reads(settings: Settings, tmp_path: Path)
 def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     refused = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--port", "9"],
+        [sys.executable, "-m", "cli.progress_ledger", "serve", "--port", "9"],
         cwd=ROOT,
         env={**settings_environment(settings), "LEDGER_WORKERS": "2"},
         capture_output=True,

@@ -10,11 +10,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from api.batch_items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
 from api.dependencies import Services
 from api.guards import NDJSON
 from api.problems import problem
-from ingest.importer import BatchResult, CompletionImporter
-from ingest.items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
+from ledger.importer import BatchResult, CompletionImporter
 from projections.collector import collector_paused
 
 router = APIRouter(tags=["completions"])

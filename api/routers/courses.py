@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from api.dependencies import CourseId, ModuleId, Services, UnitId
 from api.schemas import CourseChanged, CourseIn, CourseOut, ModuleAddIn, UnitAddIn, UnitIn
 from domain.course import Course, Module, Unit
-from domain.ledger import Recorded
+from ledger.application import Recorded
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
 

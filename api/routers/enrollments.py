@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from api.access import AnswerAtOnce, answered_at_once
-from api.commands import change_enrollment
+from api.command_waiters import change_enrollment
 from api.dependencies import ModuleId, Services, UnitId, services_of
 from api.schemas import VALID_ID, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
 from domain.commands import Change, Recorded, completing_module, completing_unit, withdrawing
-from domain.ledger import now
+from ledger.application import now
 
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 

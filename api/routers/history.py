@@ -10,12 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api.audit_schemas import HistoryEventOut, HistoryOut, ProgressAsOfOut
-from api.bootstrap import LedgerServices
 from api.dependencies import Services
 from api.schemas import UnitProgressOut
+from bootstrap import LedgerServices
 from domain.errors import NotFoundError
 from domain.identifiers import enrollment_aggregate_id
-from projections.replay import EventLog, generation_at, timeline
+from projections.audit import EventLog, generation_at, timeline
 
 router = APIRouter(prefix="/v1/enrollments", tags=["audit"])
 

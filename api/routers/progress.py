@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import answered_at_once
 from api.audit_schemas import ProgressAsOfOut
-from api.bootstrap import LedgerServices
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services, services_of
 from api.routers.history import progress_as_of
 from api.schemas import (
@@ -22,6 +21,7 @@ from api.schemas import (
     RosterOut,
     RosterSummaryOut,
 )
+from bootstrap import LedgerServices
 from domain.errors import NotFoundError
 from projections.queries import CourseProgressView
 

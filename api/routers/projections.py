@@ -14,8 +14,8 @@ from api.audit_schemas import (
     RebuildIn,
     SnapshotChangeOut,
 )
-from api.bootstrap import LedgerServices
 from api.dependencies import Services
+from bootstrap import LedgerServices
 from projections.rebuilds import diff_generations
 from projections.store import Generation
 

@@ -9,9 +9,9 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from api.bootstrap import LedgerServices
-from ingest.importer import CompletionImporter
-from ingest.items import MAX_ITEMS, ItemError, parse_ndjson
+from api.batch_items import MAX_ITEMS, parse_ndjson
+from bootstrap import LedgerServices
+from ledger.importer import CompletionImporter, ItemError
 from projections.collector import collector_paused
 
 SHOWN_ERRORS = 20

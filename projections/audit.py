@@ -19,7 +19,7 @@ from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.errors import NotFoundError
 from domain.identifiers import course_aggregate_id
-from projections.database import Database
+from eventstore.database import Database
 from projections.fold import (
     CourseState,
     EnrollmentState,
@@ -273,7 +273,7 @@ def _stored_snapshots(store: ProgressStore, course_id: str | None) -> tuple[Gene
         row = cursor.fetchone()
         if row is None:
             raise NotFoundError("no live projection generation", field="generation")
-        generation = store._generation(row)
+        generation = store.generation_of(row)
         tables = GenerationTables(db, generation.number)
         cursor.execute(f"SELECT * FROM {tables.course_progress} {where}", params)
         courses = cursor.fetchall()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Self
 
 import orjson
@@ -12,6 +11,7 @@ from pydantic import AwareDatetime, ValidationError, model_validator
 from api.guards import NDJSON, media_type
 from api.problems import field_name
 from api.schemas import Identifier, Strict
+from ledger.importer import ItemError
 
 MAX_ITEMS = 10_000
 
@@ -28,12 +28,6 @@ class CompletionItem(Strict):
         if (self.unit_id is None) == (self.module_id is None):
             raise ValueError("give exactly one of unit_id and module_id")
         return self
-
-
-@dataclass(frozen=True)
-class ItemError:
-    detail: str
-    field: str | None
 
 
 class BatchTooLarge(ValueError):

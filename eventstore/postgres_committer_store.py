@@ -22,16 +22,15 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
 from psycopg.errors import PipelineAborted
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 
-from api.idempotency import pending_claims
-from api.recorders import PostgresIdempotentRecorder
-from domain.ledger import ProgressLedger
+from eventstore.idempotency_keys import pending_claims
+from eventstore.postgres_recorder import PostgresIdempotentRecorder
 
 
 def arrays(known: Mapping[UUID, int]) -> tuple[str, str]:
@@ -56,8 +55,8 @@ def columns(stored_events: list[StoredEvent]) -> tuple[str, str, str, str]:
 
 
 class PostgresCommandStore:
-    def __init__(self, ledger: ProgressLedger, recorder: PostgresIdempotentRecorder) -> None:
-        self.ledger = ledger
+    def __init__(self, mapper: Mapper[UUID], recorder: PostgresIdempotentRecorder) -> None:
+        self.mapper = mapper
         self.recorder = recorder
         self.datastore: PostgresDatastore = recorder.datastore
         table = f'"{self.datastore.schema}".{recorder.events_table_name}'
@@ -103,7 +102,7 @@ class PostgresCommandStore:
         return self._events(rows)
 
     def _events(self, rows: list[DictRow]) -> dict[UUID, list[Any]]:
-        to_domain_event = self.ledger.mapper.to_domain_event
+        to_domain_event = self.mapper.to_domain_event
         events: dict[UUID, list[Any]] = {}
         for row in rows:
             originator_id: UUID = row["originator_id"]
@@ -122,7 +121,7 @@ class PostgresCommandStore:
         """What the library's `insert_events` does, in one round trip: BEGIN, the
         Idempotency-Key rows (each checked at once, as the recorder does), the table lock,
         NOTIFY, the insert and COMMIT; then, after the commit, the next batch's read."""
-        to_stored_event = self.ledger.mapper.to_stored_event
+        to_stored_event = self.mapper.to_stored_event
         stored_events = [to_stored_event(event) for event in events]
         claims = pending_claims(save_kwargs)
         recorder = self.recorder

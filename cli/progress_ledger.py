@@ -11,13 +11,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from api import operations
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
-from api.bootstrap import LedgerServices, bootstrap
-from api.environment import is_postgres
-from api.runtime import tune_garbage_collector
-from api.settings import Settings
-from ingest.cli import import_file
+from bootstrap import LedgerServices, Settings, bootstrap
+from cli import operations
+from cli.import_file import import_file
+from eventstore.environment import is_postgres
+from projections.collector import tune_garbage_collector
 from projections.rules import RULES
 from projections.store import Generation
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from api.settings import Settings
-
 # Recorders that write Idempotency-Key rows in the events' transaction (and, on PostgreSQL,
-# COPY big inserts under the library's own table lock: see ingest/copy_recorder.py).
-SQLITE_RECORDER_TOPIC = "api.recorders:SQLiteIdempotentRecorder"
-POSTGRES_RECORDER_TOPIC = "api.recorders:PostgresIdempotentRecorder"
+# COPY big inserts under the library's own table lock: see eventstore/postgres_recorder.py).
+SQLITE_RECORDER_TOPIC = "eventstore.sqlite_recorder:SQLiteIdempotentRecorder"
+POSTGRES_RECORDER_TOPIC = "eventstore.postgres_recorder:PostgresIdempotentRecorder"
 
 
 class DatabaseUrlError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What the event store needs to know of the settings (built by the composition root)."""
+
+    database_url: str
+    database_schema: str = ""
+    database_connect_timeout: float = 3.0
+    database_pool_size: int = 8
 
 
 def is_postgres(database_url: str) -> bool:
@@ -24,14 +33,14 @@ def is_postgres(database_url: str) -> bool:
 # recent aggregates in memory: a command reads only the events newer than its cached copy
 # (fast-forward), so it stays current with other processes' writes.
 LIBRARY_SPEEDUPS = {
-    "TRANSCODER_TOPIC": "projections.transcoder:FastJSONTranscoder",
+    "TRANSCODER_TOPIC": "eventstore.transcoder:FastJSONTranscoder",
     "ENABLE_AGGREGATE_CACHING": "y",
     "AGGREGATE_CACHE_MAXSIZE": "20000",
     "AGGREGATE_CACHE_FASTFORWARD": "y",
 }
 
 
-def library_environment(settings: Settings) -> dict[str, str]:
+def library_environment(settings: StoreOptions) -> dict[str, str]:
     url = urlsplit(settings.database_url)
     if url.scheme == "sqlite":
         path = unquote(url.path)
@@ -73,7 +82,7 @@ def library_environment(settings: Settings) -> dict[str, str]:
     )
 
 
-def postgres_conninfo(settings: Settings) -> str:
+def postgres_conninfo(settings: StoreOptions) -> str:
     """A libpq connection string for connections outside the library's pool (LISTEN)."""
     env = library_environment(settings)
     return (

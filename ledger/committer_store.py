@@ -1,7 +1,7 @@
-"""What the command committer (domain/command_commit.py) needs of the event store.
+"""What the command committer (ledger/committer.py) needs of the event store.
 
 `LibraryStore` works with any recorder through the library's own calls; PostgreSQL has a
-faster one (api/command_store.py) that needs one round trip a batch.
+faster one (eventstore/postgres_committer_store.py) that needs one round trip a batch.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 
 if TYPE_CHECKING:
-    from domain.ledger import ProgressLedger
+    from ledger.application import ProgressLedger
 
 
 class CommandStore(Protocol):

@@ -1,29 +1,81 @@
-"""The composition root: builds the ledger, the projection and the queries from Settings."""
+"""The composition root: Settings, read once from LEDGER_* variables, and `bootstrap`, which
+builds the ledger, the projection and the queries from them. Entry points (api/, cli/)
+call it; nothing below imports it."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import psycopg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.command_store import PostgresCommandStore
-from api.environment import is_postgres, library_environment, postgres_conninfo
-from api.idempotency import IdempotencyKeyTaken, claims_of_this_request
-from api.recorders import PostgresIdempotentRecorder
-from api.settings import Settings
-from domain.group_commit import GroupCommitLedger
-from domain.ledger import ProgressLedger
-from projections.database import Database, database_for
+from eventstore.advisory_lock import AdvisoryLock, NoLock, ProjectorLock, lock_key
+from eventstore.async_reads import AsyncReadPool
+from eventstore.database import Database, database_for
+from eventstore.environment import (
+    StoreOptions,
+    is_postgres,
+    library_environment,
+    postgres_conninfo,
+)
+from eventstore.idempotency_keys import IdempotencyKeyTaken, claims_of_this_request
+from eventstore.postgres_committer_store import PostgresCommandStore
+from eventstore.postgres_recorder import PostgresIdempotentRecorder
+from eventstore.startup import create_schema, startup_lock
+from eventstore.wakers import LocalWaker, PostgresWaker, Waker
+from ledger.application import ProgressLedger
+from ledger.group_commit import GroupCommitLedger
 from projections.engine import ProjectionEngine
-from projections.leadership import AdvisoryLock, NoLock, ProjectorLock, lock_key
 from projections.live_reads import LiveProgressReads, learner_course_statement
 from projections.queries import ProgressQueries
 from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.store import ProgressStore
-from projections.waker import LocalWaker, PostgresWaker, Waker
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./progress-ledger.sqlite3",
+        description="sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB",
+    )
+    database_schema: str = Field("", description="PostgreSQL schema; empty means public")
+    embedded_projection: bool = Field(
+        True, description="Project inside the API process; false when `project` runs apart"
+    )
+    read_wait_timeout: float = Field(
+        5.0, ge=0, description="How long a read waits for its min_position, in seconds"
+    )
+    projection_batch_size: int = Field(20_000, ge=1, le=100_000)
+    rules: str = Field("units-v1", description="Rules of the first projection generation")
+    database_connect_timeout: float = Field(
+        3.0, gt=0, description="Seconds to wait for a database connection before failing"
+    )
+    database_pool_size: int = Field(8, ge=1)
+    workers: int = Field(
+        1, ge=1, description="Server processes for `serve` (PostgreSQL only when more than one)"
+    )
+    # Reliability and security (issue 5).
+    api_keys: str = Field(
+        "", description="API key hash lines NAME:SCOPES:SHA256HEX, separated by ';' or newlines"
+    )
+    api_keys_file: str = Field("", description="A file of API key hash lines, one a line")
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted")
+    max_batch_body_bytes: int = Field(
+        16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
+    )
+    group_commit: bool = Field(
+        True, description="Commit concurrent commands together: one insert, one fsync"
+    )
+
+    def store_options(self) -> StoreOptions:
+        return StoreOptions(
+            database_url=self.database_url,
+            database_schema=self.database_schema,
+            database_connect_timeout=self.database_connect_timeout,
+            database_pool_size=self.database_pool_size,
+        )
 
 
 @dataclass
@@ -76,10 +128,10 @@ class LedgerServices:
 
 
 def bootstrap(settings: Settings) -> LedgerServices:
-    env = library_environment(settings)
-    with _startup_lock(settings):
+    env = library_environment(settings.store_options())
+    with startup_lock(settings.store_options()):
         if is_postgres(settings.database_url) and settings.database_schema:
-            _create_schema(settings)
+            create_schema(settings.store_options())
         ledger = (
             GroupCommitLedger(
                 env=env,
@@ -95,23 +147,27 @@ def bootstrap(settings: Settings) -> LedgerServices:
     if isinstance(ledger, GroupCommitLedger) and isinstance(
         ledger.recorder, PostgresIdempotentRecorder
     ):
-        ledger.use_command_store(PostgresCommandStore(ledger, ledger.recorder))
+        ledger.use_command_store(PostgresCommandStore(ledger.mapper, ledger.recorder))
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, store, batch_size=settings.projection_batch_size
     )
     waker: Waker
     if is_postgres(settings.database_url):
         channel = f"{ledger.name.lower()}_events"
-        waker = PostgresWaker(postgres_conninfo(settings), channel)
+        waker = PostgresWaker(postgres_conninfo(settings.store_options()), channel)
     else:
         waker = LocalWaker()
     projector_lock: ProjectorLock = NoLock()
     reads = None
     if is_postgres(settings.database_url):
         key = lock_key(settings.database_schema or "public")
-        projector_lock = AdvisoryLock(postgres_conninfo(settings), key)
+        projector_lock = AdvisoryLock(postgres_conninfo(settings.store_options()), key)
         reads = LiveProgressReads(
-            postgres_conninfo(settings),
+            AsyncReadPool(
+                postgres_conninfo(settings.store_options()),
+                pool_size=settings.database_pool_size,
+                timeout=settings.database_connect_timeout,
+            ),
             db.table("projection_generations"),
             learner_course_statement(
                 db.table("projection_generations"),
@@ -119,8 +175,6 @@ def bootstrap(settings: Settings) -> LedgerServices:
                 db.table("unit_progress"),
                 db.table("course_structure"),
             ),
-            pool_size=settings.database_pool_size,
-            timeout=settings.database_connect_timeout,
         )
     return LedgerServices(
         settings=settings,
@@ -134,24 +188,3 @@ def bootstrap(settings: Settings) -> LedgerServices:
         rebuilds=RebuildJobs(Rebuilder(engine, store, on_switched=waker.wake)),
         reads=reads,
     )
-
-
-@contextmanager
-def _startup_lock(settings: Settings) -> Iterator[None]:
-    """Processes starting together on a new PostgreSQL database (API workers, the projector)
-    take turns creating tables: concurrent CREATE ... IF NOT EXISTS can still collide."""
-    if not is_postgres(settings.database_url):
-        yield
-        return
-    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as connection:
-        key = f"progress-ledger startup {settings.database_schema or 'public'}"
-        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-        try:
-            yield
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
-
-
-def _create_schema(settings: Settings) -> None:
-    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.database_schema}"')

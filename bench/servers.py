@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from api.settings import Settings
+from bootstrap import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,5 +118,7 @@ class Server(Process):
 
 def projector(settings: Settings, log: Path) -> Process:
     return Process(
-        ["-m", "api.cli", "project"], environment(settings, embedded_projection=False), log
+        ["-m", "cli.progress_ledger", "project"],
+        environment(settings, embedded_projection=False),
+        log,
     )

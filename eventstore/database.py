@@ -55,6 +55,19 @@ def values_source(columns: Sequence[str]) -> str:
     return f"VALUES ({', '.join(['%s'] * len(columns))})"
 
 
+# Values per `IN (...)` list: SQLite allows 32,766 parameters a statement.
+CHUNK = 500
+
+
+def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 class Database(ABC):
     """What differs between the two databases, and nothing else."""
 

@@ -27,15 +27,15 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain.command_store import CommandStore, LibraryStore
 from domain.commands import EnrollmentCommand, Recorded
 from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.errors import ConcurrencyError, LedgerError, NotFoundError
 from domain.identifiers import course_aggregate_id
+from ledger.committer_store import CommandStore, LibraryStore
 
 if TYPE_CHECKING:
-    from domain.ledger import ProgressLedger
+    from ledger.application import ProgressLedger
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from api.bootstrap import LedgerServices
+from bootstrap import LedgerServices
 from domain.errors import LedgerError
 from domain.identifiers import enrollment_aggregate_id
+from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.rebuilds import Rebuilder, diff_generations
-from projections.replay import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.store import Generation
 
 DIFF_LINES = 1000

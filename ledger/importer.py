@@ -1,6 +1,6 @@
 """Applies a batch of completions: each item is judged alone, the good ones are saved together.
 
-The whole batch is one insert (`ingest.recording`): one fsync however many items.
+The whole batch is one insert (`ledger.bulk_recording`): one fsync however many items.
 Items that fail a check change nothing and report why; if another writer changed one of
 the enrollments meanwhile, the save fails as a whole and the batch is worked out again
 from the new state, so no item is ever half applied.
@@ -8,9 +8,10 @@ from the new state, so no item is ever half applied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -19,13 +20,32 @@ from domain.course import Course, Unit
 from domain.enrollment import Enrollment
 from domain.errors import ConcurrencyError, EnrollmentWithdrawnError, LedgerError, NotFoundError
 from domain.identifiers import enrollment_aggregate_id
-from domain.ledger import ProgressLedger, now
-from ingest.items import CompletionItem, ItemError
-from ingest.recording import record
-from ingest.streams import load_aggregates
-from projections.database import Database
+from eventstore.database import Database
+from eventstore.streams import load_aggregates
+from ledger.application import ProgressLedger, now
+from ledger.bulk_recording import record
 
 Status = Literal["appended", "already_complete", "error"]
+
+
+class CompletionItem(Protocol):
+    """One completion of a batch, as the entry points parsed it (api/batch_items.py)."""
+
+    learner_id: str
+    course_id: str
+    unit_id: str | None
+    module_id: str | None
+    occurred_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why an item was refused, and the field at fault."""
+
+    detail: str
+    field: str | None
+
+
 Pair = tuple[str, str]  # (course_id, learner_id)
 
 
@@ -57,7 +77,7 @@ class CompletionImporter:
         self.ledger = ledger
         self.db = db
 
-    def run(self, items: list[CompletionItem | ItemError], *, enroll: bool) -> BatchResult:
+    def run(self, items: Sequence[CompletionItem | ItemError], *, enroll: bool) -> BatchResult:
         for _ in range(self.max_attempts):
             try:
                 return self._attempt(items, enroll)
@@ -69,17 +89,22 @@ class CompletionImporter:
             field="body",
         )
 
-    def _attempt(self, items: list[CompletionItem | ItemError], enroll: bool) -> BatchResult:
+    def _attempt(self, items: Sequence[CompletionItem | ItemError], enroll: bool) -> BatchResult:
         # Enrollments are found by (course, learner): uuid5 costs a few µs, hashing a UUID
         # one more, and a batch names each enrollment several times.
         ids: dict[Pair, UUID] = {}
         for item in items:
-            if isinstance(item, CompletionItem):
+            if not isinstance(item, ItemError):
                 pair = (item.course_id, item.learner_id)
                 if pair not in ids:
                     ids[pair] = enrollment_id(item)
         courses = self._courses({course_id for course_id, _ in ids})
-        loaded: dict[UUID, Enrollment] = load_aggregates(self.ledger, self.db, ids.values())
+        loaded: dict[UUID, Enrollment] = load_aggregates(
+            self.db,
+            self.ledger.recorder.events_table_name,  # type: ignore[attr-defined]
+            self.ledger.mapper,
+            ids.values(),
+        )
         enrollments = {pair: loaded[key] for pair, key in ids.items() if key in loaded}
         touched: dict[Pair, Enrollment] = {}
         results: list[ItemResult] = []

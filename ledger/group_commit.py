@@ -9,7 +9,7 @@ the commands are written one by one instead, so only the command that really con
 sees the IntegrityError (and `ProgressLedger` retries it as it always does).
 
 Commands on enrollments (completions, withdrawals) go further: the whole command, not
-only its save, is handed to a `CommandCommitter` (domain/command_commit.py).
+only its save, is handed to a `CommandCommitter` (ledger/committer.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.command_commit import CommandCommitter
-from domain.command_store import CommandStore
 from domain.commands import Change, EnrollmentCommand
-from domain.ledger import ProgressLedger, Recorded
+from ledger.application import ProgressLedger, Recorded
+from ledger.committer import CommandCommitter
+from ledger.committer_store import CommandStore
 
 Recordings = list[Recording[UUID]]
 

@@ -28,9 +28,12 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections.fold import Record
-from projections.retries import retry_once
-from projections.transcoder import tagged_datetime
+from eventstore.retries import retry_once
+from eventstore.transcoder import tagged_datetime
+
+# An event as the fold reads it: its class, its position, its aggregate's id as text and
+# its fields (datetimes revived, upcast to the class's current version).
+Record = tuple[type[Any], int, str, dict[str, Any]]
 
 # notification id, originator id (text on PostgreSQL), originator version, topic, state
 LogRow = tuple[int, Any, int, str, bytes]

@@ -1,6 +1,6 @@
 """Runs enrollment commands from async routes: no threadpool hop, one wake-up per batch.
 
-The committer thread (domain/command_commit.py) settles a whole batch at once; each event
+The committer thread (ledger/committer.py) settles a whole batch at once; each event
 loop waiting on it is woken once for all of its requests in that batch.
 """
 
@@ -14,8 +14,8 @@ from weakref import WeakKeyDictionary
 from starlette.concurrency import run_in_threadpool
 
 from domain.commands import Change, EnrollmentCommand, Recorded
-from domain.group_commit import GroupCommitLedger
-from domain.ledger import ProgressLedger
+from ledger.application import ProgressLedger
+from ledger.group_commit import GroupCommitLedger
 
 
 class LoopWaker:

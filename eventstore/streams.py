@@ -7,16 +7,16 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 
-from domain.ledger import ProgressLedger
-from projections.database import Database
-from projections.store import chunks, placeholders
+from eventstore.database import Database, chunks, placeholders
 
 
-def load_aggregates(ledger: ProgressLedger, db: Database, ids: Iterable[UUID]) -> dict[UUID, Any]:
+def load_aggregates(
+    db: Database, events_table: str, mapper: Mapper[UUID], ids: Iterable[UUID]
+) -> dict[UUID, Any]:
     """The current state of every aggregate named that exists, by id."""
-    table = db.table(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
+    table = db.table(events_table)
     keys = sorted(ids)
     streams: dict[UUID, list[Any]] = {}
     with db.transaction(commit=False) as cursor:
@@ -36,5 +36,5 @@ def load_aggregates(ledger: ProgressLedger, db: Database, ids: Iterable[UUID]) -
                     topic=row["topic"],
                     state=bytes(row["state"]),
                 )
-                streams.setdefault(originator_id, []).append(ledger.mapper.to_domain_event(stored))
+                streams.setdefault(originator_id, []).append(mapper.to_domain_event(stored))
     return {key: project_aggregate(None, events) for key, events in streams.items()}

@@ -1,0 +1,1 @@
+"""`progress-ledger`: the command line, an entry point beside the HTTP API."""

@@ -1,0 +1,1 @@
+"""The one seam over the eventsourcing library and the databases (SQLite, PostgreSQL)."""

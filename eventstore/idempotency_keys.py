@@ -1,0 +1,96 @@
+"""Idempotency-Key rows: a request's claim on its key, written in its events' transaction.
+
+The recorders (eventstore/sqlite_recorder.py, eventstore/postgres_recorder.py) insert the
+claim's row in the very transaction that inserts the command's events, so a command and
+its key commit or vanish together; the HTTP middleware (api/idempotency.py) finds and
+remembers answers here.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eventstore.database import Database
+
+TABLE = "idempotency_keys"
+COLUMNS = (
+    "key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL, "
+    "status INTEGER, media_type TEXT, body TEXT"
+)
+
+
+@dataclass
+class Claim:
+    """A request's claim on its key; `recorded` once a transaction holding it committed."""
+
+    key: str
+    fingerprint: str
+    recorded: bool = field(default=False)
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another request holding the same key committed first; this transaction rolled back."""
+
+
+current_claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
+
+
+def pending_claims(kwargs: dict[str, Any]) -> list[Claim]:
+    """The claims a save must write: those passed as `idempotency=`, else the request's."""
+    given = kwargs.get("idempotency", current_claim.get())
+    claims = [given] if isinstance(given, Claim) else list(given or ())
+    return [claim for claim in claims if not claim.recorded]
+
+
+def claims_of_this_request() -> dict[str, list[Any]]:
+    """For a save handed to another thread (group commit): this request's claim, if any."""
+    claim = current_claim.get()
+    return {"idempotency": [claim]} if claim is not None and not claim.recorded else {}
+
+
+def without_claims(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in kwargs.items() if name != "idempotency"}
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Remembered:
+    fingerprint: str
+    status: int | None
+    media_type: str | None
+    body: str | None
+
+
+class IdempotencyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.table = db.table(TABLE)
+
+    def find(self, key: str) -> Remembered | None:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT fingerprint, status, media_type, body FROM {self.table} WHERE key = %s",
+                (key,),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return Remembered(row["fingerprint"], row["status"], row["media_type"], row["body"])
+
+    def remember(self, key: str, status: int, media_type: str, body: str) -> None:
+        with self.db.transaction() as cursor:
+            if self.db.is_postgres:
+                # Losing this row in a crash only means a retry runs the command again
+                # (appending nothing), so it need not wait for its own disk flush.
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s, media_type = %s, body = %s "
+                "WHERE key = %s AND status IS NULL",
+                (status, media_type, body, key),
+            )
