@@ -55,6 +55,14 @@ def without_claims(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in kwargs.items() if name != "idempotency"}
 
 
+def raise_if_taken(claims: list[Claim], taken_keys: set[str]) -> None:
+    """What writing the claims would raise, for claims that were not written (their command
+    was refused), given which of their keys already have a row."""
+    for claim in claims:
+        if claim.key in taken_keys:
+            raise IdempotencyKeyTaken(claim.key)
+
+
 def now_text() -> str:
     return datetime.now(UTC).isoformat()
 
