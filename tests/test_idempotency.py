@@ -4,6 +4,7 @@ written in the events' transaction)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,12 +134,14 @@ def test_a_retry_after_a_lost_answer_is_not_counted_twice(
 
 @contextmanager
 def serving_here(settings: Settings) -> Iterator[tuple[str, LedgerServices]]:
-    """A real uvicorn server on a thread of this process: the test can read its committer."""
+    """A real uvicorn server on a thread of this process: the test can read its committer.
+    (uvicorn leaves logging alone; the collector the app tunes at start is put back.)"""
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_config=None)
     )
+    thresholds = gc.get_threshold()
     thread = threading.Thread(target=server.run, name="uvicorn")
     thread.start()
     try:
@@ -148,6 +151,8 @@ def serving_here(settings: Settings) -> Iterator[tuple[str, LedgerServices]]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_keyed_commands_committed_together_each_keep_their_key(settings: Settings) -> None:
