@@ -27,10 +27,10 @@ from eventstore.wakers import LocalWaker, PostgresWaker, Waker
 from ledger.application import ProgressLedger
 from ledger.group_commit import GroupCommitLedger
 from projections.engine import ProjectionEngine
+from projections.generations import Generations
 from projections.live_reads import LiveProgressReads, learner_course_statement
 from projections.queries import ProgressQueries
 from projections.rebuilds import Rebuilder, RebuildJobs
-from projections.store import ProgressStore
 
 
 class Settings(BaseSettings):
@@ -83,7 +83,7 @@ class LedgerServices:
     settings: Settings
     ledger: ProgressLedger
     db: Database
-    store: ProgressStore
+    generations: Generations
     engine: ProjectionEngine
     queries: ProgressQueries
     waker: Waker
@@ -142,14 +142,14 @@ def bootstrap(settings: Settings) -> LedgerServices:
             else ProgressLedger(env=env)
         )
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
-        store = ProgressStore(db)
-        store.create_schema(default_rules=settings.rules)
+        generations = Generations(db)
+        generations.create_schema(default_rules=settings.rules)
     if isinstance(ledger, GroupCommitLedger) and isinstance(
         ledger.recorder, PostgresIdempotentRecorder
     ):
         ledger.use_command_store(PostgresCommandStore(ledger.mapper, ledger.recorder))
     engine = ProjectionEngine(
-        ledger.recorder, ledger.mapper, store, batch_size=settings.projection_batch_size
+        ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )
     waker: Waker
     if is_postgres(settings.database_url):
@@ -181,10 +181,10 @@ def bootstrap(settings: Settings) -> LedgerServices:
         projector_lock=projector_lock,
         ledger=ledger,
         db=db,
-        store=store,
+        generations=generations,
         engine=engine,
         queries=ProgressQueries(db),
         waker=waker,
-        rebuilds=RebuildJobs(Rebuilder(engine, store, on_switched=waker.wake)),
+        rebuilds=RebuildJobs(Rebuilder(engine, on_switched=waker.wake)),
         reads=reads,
     )

@@ -27,8 +27,9 @@ from projections.fold import (
     UnitProgress,
     unit_progress,
 )
+from projections.generations import Generation, Generations
+from projections.progress_tables import GenerationTables
 from projections.rules import Progress, rule_named
-from projections.store import Generation, GenerationTables, ProgressStore
 
 PAGE = 5000
 # Fields every event carries; `data` shows only an event's own fields.
@@ -186,11 +187,11 @@ def _numbers(fold: Fold, enrollment_id: str) -> tuple[Progress, datetime | None]
     return None if state is None else (fold.progress(state), state.completed_at)
 
 
-def generation_at(store: ProgressStore, instant: datetime) -> Generation:
+def generation_at(generations: Generations, instant: datetime) -> Generation:
     """The generation that was live at `instant`: the last to switch live at or before it."""
-    switched = [g for g in store.generations() if g.switched_at and g.switched_at <= instant]
+    switched = [g for g in generations.all() if g.switched_at and g.switched_at <= instant]
     if not switched:
-        return store.live_generation()
+        return generations.live()
     return max(switched, key=lambda g: (g.switched_at, g.number))
 
 
@@ -220,10 +221,10 @@ class Verification:
     mismatches: list[Mismatch]
 
 
-def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) -> Verification:
+def verify(log: EventLog, generations: Generations, course_id: str | None = None) -> Verification:
     """Compares every stored course_progress and unit_progress row of the live generation with
     a replay of the log up to the position those rows reflect."""
-    generation, stored = _stored_snapshots(store, course_id)
+    generation, stored = _stored_snapshots(generations, course_id)
     fold = Fold(rule_named(generation.rules), {}, {})
     for page in log.pages(generation.position):
         fold.apply_all(page)
@@ -262,18 +263,20 @@ def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) ->
     return Verification(generation, checked, mismatches)
 
 
-def _stored_snapshots(store: ProgressStore, course_id: str | None) -> tuple[Generation, Snapshots]:
+def _stored_snapshots(
+    generations: Generations, course_id: str | None
+) -> tuple[Generation, Snapshots]:
     """The live generation's rows and position, read in one snapshot of the database."""
-    db = store.db
+    db = generations.db
     where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
     with db.transaction(commit=False) as cursor:
         if db.is_postgres:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(f"SELECT * FROM {store.generations_table} WHERE status = 'live'")
+        cursor.execute(f"SELECT * FROM {generations.table} WHERE status = 'live'")
         row = cursor.fetchone()
         if row is None:
             raise NotFoundError("no live projection generation", field="generation")
-        generation = store.generation_of(row)
+        generation = generations.of_row(row)
         tables = GenerationTables(db, generation.number)
         cursor.execute(f"SELECT * FROM {tables.course_progress} {where}", params)
         courses = cursor.fetchall()

@@ -9,13 +9,15 @@ import pytest
 from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from eventstore.database import Cursor
+from projections.batch_rows import BatchRows
+from projections.batch_writes import BatchWrites
 from projections.engine import Carried, ProjectionEngine
-from projections.store import BatchRows, GenerationTables, ProgressStore
+from projections.progress_tables import GenerationTables
 from tests.factories import four_unit_course
 
 
 def project(services: LedgerServices) -> None:
-    services.engine.catch_up(services.store.live_generation())
+    services.engine.catch_up(services.generations.live())
 
 
 def numbers(services: LedgerServices, learner: str, course: str = "c1") -> tuple[int, int, float]:
@@ -94,7 +96,7 @@ def test_a_course_without_units_is_zero_percent(services: LedgerServices) -> Non
     assert numbers(services, "ada") == (0, 0, 0.0)
 
 
-class CrashingStore(ProgressStore):
+class CrashingWrites(BatchWrites):
     """Writes the rows of every third batch, then dies before the tracking position."""
 
     def __init__(self, *args: Any) -> None:
@@ -143,21 +145,24 @@ def make_history(services: LedgerServices) -> None:
 def test_a_crash_mid_batch_neither_double_counts_nor_skips(services: LedgerServices) -> None:
     make_history(services)
     head = services.ledger.head_position()
-    crashing = CrashingStore(services.db)
     engine = ProjectionEngine(
-        services.ledger.recorder, services.ledger.mapper, crashing, batch_size=7
+        services.ledger.recorder,
+        services.ledger.mapper,
+        services.generations,
+        writes=CrashingWrites(services.db),
+        batch_size=7,
     )
-    live = services.store.live_generation()
+    live = services.generations.live()
     crashes = 0
     while live.position < head:
         try:
             engine.catch_up(live)
         except RuntimeError:
             crashes += 1
-        live = services.store.live_generation()  # a restart reads the tracking position
+        live = services.generations.live()  # a restart reads the tracking position
     assert crashes >= 2
 
-    replay = services.store.create_generation(live.rules)
+    replay = services.generations.create(live.rules)
     services.engine.catch_up(replay)
     assert table_rows(services, live.number) == table_rows(services, replay.number)
     assert len(table_rows(services, live.number)["course_progress"]) == 12
@@ -171,19 +176,19 @@ def test_live_projectors_taking_turns_drop_the_states_they_remembered(
     ledger = services.ledger
     ledger.create_course("c1", "Course", four_unit_course())
     ada = ledger.enroll("ada", "c1").enrollment.id
-    engines = [ProjectionEngine(ledger.recorder, ledger.mapper, services.store) for _ in "ab"]
+    engines = [ProjectionEngine(ledger.recorder, ledger.mapper, services.generations) for _ in "ab"]
     remembered = [Carried(), Carried()]
-    generations = [services.store.live_generation()] * 2
+    generations = [services.generations.live()] * 2
     for turn, unit in enumerate(["u4", "u3", "u2"]):
         ledger.complete_unit(ada, unit)
         for index in (turn % 2, 1 - turn % 2):  # the other one goes first each turn
             generations[index] = engines[index].catch_up(
                 generations[index], remembered=remembered[index]
             )
-    live = services.store.live_generation()
+    live = services.generations.live()
     assert live.position == ledger.head_position()
     assert numbers(services, "ada")[0] == 3
-    replay = services.engine.catch_up(services.store.create_generation(live.rules))
+    replay = services.engine.catch_up(services.generations.create(live.rules))
     assert table_rows(services, live.number) == table_rows(services, replay.number)
 
 
@@ -191,13 +196,13 @@ def test_rebuild_switches_reads_to_a_new_generation(services: LedgerServices) ->
     make_history(services)
     project(services)
     before = numbers(services, "learner-3")
-    old = services.store.live_generation()
-    rebuilt = services.engine.catch_up(services.store.create_generation("required-units-v2"))
-    services.store.switch_live(rebuilt.number)
+    old = services.generations.live()
+    rebuilt = services.engine.catch_up(services.generations.create("required-units-v2"))
+    services.generations.switch_live(rebuilt.number)
     after = services.queries.learner_course("learner-3", "c1").value
     assert after is not None
     assert after.rules == "required-units-v2"
-    assert services.store.generation(old.number).status == "retired"
+    assert services.generations.get(old.number).status == "retired"
     # learner-3 completed u1 (both modules) and u4; u3 is optional under the new rules.
     assert before == (2, 4, 50.0)
     assert (after.completed_units, after.total_units, after.percentage) == (2, 3, 66.67)
@@ -207,8 +212,11 @@ def test_rebuild_switches_reads_to_a_new_generation(services: LedgerServices) ->
 def test_batch_size_does_not_change_the_result(services: LedgerServices, batch_size: int) -> None:
     make_history(services)
     engine = ProjectionEngine(
-        services.ledger.recorder, services.ledger.mapper, services.store, batch_size=batch_size
+        services.ledger.recorder,
+        services.ledger.mapper,
+        services.generations,
+        batch_size=batch_size,
     )
-    small = engine.catch_up(services.store.live_generation())
-    whole = services.engine.catch_up(services.store.create_generation(small.rules))
+    small = engine.catch_up(services.generations.live())
+    whole = services.engine.catch_up(services.generations.create(small.rules))
     assert table_rows(services, small.number) == table_rows(services, whole.number)

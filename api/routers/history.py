@@ -34,7 +34,7 @@ def enrollment_history(
     ] = None,
 ) -> HistoryOut:
     """Every event of the enrollment, and each course change that moved its numbers, in order."""
-    replayed = timeline(event_log(services), enrollment_id, services.store.live_generation().rules)
+    replayed = timeline(event_log(services), enrollment_id, services.generations.live().rules)
     moments = [m for m in replayed.moments if after is None or m.position > after]
     page = moments[:limit]
     return HistoryOut(
@@ -66,7 +66,7 @@ def progress_as_of(
     services: LedgerServices, learner_id: str, course_id: str, as_of: datetime
 ) -> ProgressAsOfOut:
     """Replays the enrollment and its course up to `as_of` under the rules then live."""
-    generation = generation_at(services.store, as_of)
+    generation = generation_at(services.generations, as_of)
     enrollment_id = enrollment_aggregate_id(course_id, learner_id)
     try:
         replayed = timeline(event_log(services), enrollment_id, generation.rules, as_of)
