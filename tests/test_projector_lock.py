@@ -10,6 +10,7 @@ import pytest
 from bootstrap import Settings, bootstrap
 from tests.factories import four_unit_course
 from tests.processes import start_cli, stop, wait_until
+from tests.progress_reading import progress_of
 
 ACQUIRED = "acquired: this process projects"
 WAITING = "is held by another process: waiting"
@@ -44,8 +45,7 @@ def test_only_one_projector_projects_and_the_other_takes_over(
         head = ledger.head_position()
         wait_until(lambda: ACQUIRED in logs[1].read_text(), 30, "the second to take over")
         wait_until(lambda: services.generations.live().position == head, 30, "projection")
-        view = services.queries.learner_course("after", "c1").value
-        assert view is not None and view.completed_units == 1
+        assert progress_of(services, "after", "c1")["completed_units"] == 1
     finally:
         stop(first)
         if second is not None:
