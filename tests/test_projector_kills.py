@@ -66,9 +66,9 @@ class Load:
 
 
 def replay_equals(services: LedgerServices, generation: int) -> None:
-    rules = services.store.generation(generation).rules
-    replay = services.engine.catch_up(services.store.create_generation(rules))
-    assert replay.position == services.store.generation(generation).position
+    rules = services.generations.get(generation).rules
+    replay = services.engine.catch_up(services.generations.create(rules))
+    assert replay.position == services.generations.get(generation).position
     assert table_rows(services, generation) == table_rows(services, replay.number)
 
 
@@ -82,26 +82,26 @@ def test_a_projector_killed_mid_batch_resumes_exactly(settings: Settings, tmp_pa
     try:
         with Load(services):
             for _ in range(KILLS):
-                before = services.store.live_generation().position
+                before = services.generations.live().position
                 projector = start_cli(settings, log, "project", extra_env=SMALL_BATCHES)
                 wait_until(
-                    lambda: services.store.live_generation().position > before,  # noqa: B023
+                    lambda: services.generations.live().position > before,  # noqa: B023
                     60,
                     "the projector to be at work",
                 )
                 time.sleep(rng.uniform(0.0, 0.3))
                 projector.kill()
                 projector.wait()
-                positions.append(services.store.live_generation().position)
+                positions.append(services.generations.live().position)
         head = services.ledger.head_position()
         projector = start_cli(settings, log, "project", extra_env=SMALL_BATCHES)
         try:
-            wait_until(lambda: services.store.live_generation().position == head, 60, "catch up")
+            wait_until(lambda: services.generations.live().position == head, 60, "catch up")
         finally:
             stop(projector)
         # The kills landed while it was projecting, not only while it started up.
         assert len(set(positions)) > KILLS // 2, positions
-        replay_equals(services, services.store.live_generation().number)
+        replay_equals(services, services.generations.live().number)
     finally:
         services.close()
 
@@ -109,7 +109,7 @@ def test_a_projector_killed_mid_batch_resumes_exactly(settings: Settings, tmp_pa
 def rebuild_progress(services: LedgerServices) -> tuple[int, int]:
     """(generation, position) of the newest generation being rebuilt, or of the live one."""
     newest = max(
-        (g for g in services.store.generations() if g.status in ("building", "live")),
+        (g for g in services.generations.all() if g.status in ("building", "live")),
         key=lambda g: g.number,
     )
     return newest.number, newest.position
@@ -146,7 +146,7 @@ def test_a_rebuild_killed_at_random_points_resumes_exactly(
         # switch leaves it live, and the next run starts a new generation).
         assert seen == sorted(seen), seen
         assert len({number for number, _ in seen}) < len(seen), seen
-        building = [g for g in services.store.generations() if g.status == "building"]
+        building = [g for g in services.generations.all() if g.status == "building"]
         for generation in building:
             resumed = services.engine.catch_up(generation)
             replay_equals(services, resumed.number)

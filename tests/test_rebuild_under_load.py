@@ -172,7 +172,7 @@ def test_a_rebuild_under_load_switches_without_a_failed_request(
     assert all(s.body["total_units"] == 3 for s in after)
 
     log = EventLog(ledger.recorder, ledger.mapper, services.db)
-    checked = verify(log, services.store)
+    checked = verify(log, services.generations)
     assert (checked.generation.rules, checked.mismatches) == ("required-units-v2", [])
     assert checked.checked == 300 + sum(len(mine) for mine in enrollments)
 
