@@ -19,13 +19,9 @@ from eventstore.environment import (
     library_environment,
     postgres_conninfo,
 )
-from eventstore.idempotency_keys import IdempotencyKeyTaken, claims_of_this_request
-from eventstore.postgres_committer_store import PostgresCommandStore
-from eventstore.postgres_recorder import PostgresIdempotentRecorder
 from eventstore.startup import create_schema, startup_lock
 from eventstore.wakers import LocalWaker, PostgresWaker, Waker
 from ledger.application import ProgressLedger
-from ledger.group_commit import GroupCommitLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
 from projections.progress_reads import ProgressReads
@@ -65,7 +61,9 @@ class Settings(BaseSettings):
         16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
     )
     group_commit: bool = Field(
-        True, description="Commit concurrent commands together: one insert, one fsync"
+        True,
+        description="Commit concurrent commands together: one insert, one fsync (false: an "
+        "insert per request)",
     )
 
     def store_options(self) -> StoreOptions:
@@ -129,22 +127,10 @@ def bootstrap(settings: Settings) -> LedgerServices:
     with startup_lock(settings.store_options()):
         if is_postgres(settings.database_url) and settings.database_schema:
             create_schema(settings.store_options())
-        ledger = (
-            GroupCommitLedger(
-                env=env,
-                caller_save_kwargs=claims_of_this_request,
-                apart_on=(IdempotencyKeyTaken,),
-            )
-            if settings.group_commit
-            else ProgressLedger(env=env)
-        )
+        ledger = ProgressLedger(env=env, group_commit=settings.group_commit)
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         generations = Generations(db)
         generations.create_schema(default_rules=settings.rules)
-    if isinstance(ledger, GroupCommitLedger) and isinstance(
-        ledger.recorder, PostgresIdempotentRecorder
-    ):
-        ledger.use_command_store(PostgresCommandStore(ledger.mapper, ledger.recorder))
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )

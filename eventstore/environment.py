@@ -29,14 +29,11 @@ def is_postgres(database_url: str) -> bool:
     return urlsplit(database_url).scheme in ("postgresql", "postgres")
 
 
-# Decodes the library's JSON with orjson (the stored shape is the library's own), and keeps
-# recent aggregates in memory: a command reads only the events newer than its cached copy
-# (fast-forward), so it stays current with other processes' writes.
+# Decodes the library's JSON with orjson (the stored shape is the library's own). The
+# library's aggregate cache stays off: the committer (ledger/committer.py) keeps the one
+# cache commands need, and reads load from the database, current with every writer.
 LIBRARY_SPEEDUPS = {
     "TRANSCODER_TOPIC": "eventstore.transcoder:FastJSONTranscoder",
-    "ENABLE_AGGREGATE_CACHING": "y",
-    "AGGREGATE_CACHE_MAXSIZE": "20000",
-    "AGGREGATE_CACHE_FASTFORWARD": "y",
 }
 
 

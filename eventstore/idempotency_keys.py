@@ -39,20 +39,29 @@ current_claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", defaul
 
 
 def pending_claims(kwargs: dict[str, Any]) -> list[Claim]:
-    """The claims a save must write: those passed as `idempotency=`, else the request's."""
-    given = kwargs.get("idempotency", current_claim.get())
+    """The claims a save must write: those passed as `idempotency=` (the committer passes
+    each submission's, asked for in its caller's context by `claims_of_this_request`)."""
+    given = kwargs.get("idempotency")
     claims = [given] if isinstance(given, Claim) else list(given or ())
     return [claim for claim in claims if not claim.recorded]
 
 
 def claims_of_this_request() -> dict[str, list[Any]]:
-    """For a save handed to another thread (group commit): this request's claim, if any."""
+    """For commands handed to the committer's thread: this request's claim, if any."""
     claim = current_claim.get()
     return {"idempotency": [claim]} if claim is not None and not claim.recorded else {}
 
 
 def without_claims(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in kwargs.items() if name != "idempotency"}
+
+
+def raise_if_taken(claims: list[Claim], taken_keys: set[str]) -> None:
+    """What writing the claims would raise, for claims that were not written (their command
+    was refused), given which of their keys already have a row."""
+    for claim in claims:
+        if claim.key in taken_keys:
+            raise IdempotencyKeyTaken(claim.key)
 
 
 def now_text() -> str:

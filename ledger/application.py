@@ -1,24 +1,43 @@
-"""ProgressLedger: the only way in. It checks commands against the course and saves the facts."""
+"""ProgressLedger: the only way in. Every command goes to its one committer, which checks it
+against the course and saves the facts; reads load through the library's repository."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.commands import Change, completing_module, completing_unit, withdrawing
+from domain.commands import (
+    Change,
+    ChangeCourse,
+    ChangeEnrollment,
+    Command,
+    CreateCourse,
+    Enroll,
+    adding_module,
+    adding_unit,
+    completing_module,
+    completing_unit,
+    removing_module,
+    removing_unit,
+    withdrawing,
+)
 from domain.commands import Recorded as Recorded
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
-from domain.errors import AlreadyExistsError, ConcurrencyError, NotFoundError
-from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from domain.errors import NotFoundError
+from domain.identifiers import course_aggregate_id
+from eventstore.idempotency_keys import IdempotencyKeyTaken, claims_of_this_request
+from eventstore.postgres_committer_store import PostgresCommandStore
+from eventstore.postgres_recorder import PostgresIdempotentRecorder
+from ledger.command_waiters import decided
+from ledger.committer import Committer, Submission
+from ledger.committer_store import CommandStore, RecorderStore
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -30,111 +49,96 @@ class Enrolled:
     recorded: Recorded
 
 
+def enrolled(command: Enroll, recorded: Recorded) -> Enrolled:
+    assert command.enrollment is not None, "an accepted Enroll keeps its enrollment"
+    return Enrolled(command.enrollment, "Enrolled" in recorded.appended, recorded)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
 class ProgressLedger(Application[UUID]):
     name = "ProgressLedger"
-    # Two commands on one enrollment at once conflict on its version; the loser reloads
-    # and re-applies. Bounded so a pathological hot spot fails loudly instead of spinning.
-    max_attempts = 32
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, *, group_commit: bool = True):
+        """Without `group_commit`, the committer writes every submission in an insert of
+        its own (a batch request is still one submission)."""
         super().__init__(env)
-        # Called with the new head position after every save that appended events.
+        # Called with the new head position after every insert that appended events.
         self.on_recorded: list[Callable[[int], None]] = []
-        # Commands on one aggregate take turns inside this process, so a crowd of them
-        # does not burn its attempts on conflicts; other processes still meet the retry.
-        self._turns = [threading.Lock() for _ in range(64)]
+        self.committer = Committer(
+            self.command_store(),
+            on_written=self.announce,
+            apart_on=(IdempotencyKeyTaken,),
+            max_batch=None if group_commit else 1,
+        )
 
-    def _turn(self, aggregate_id: object) -> threading.Lock:
-        return self._turns[hash(aggregate_id) % len(self._turns)]
-
-    def write_now(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        """One insert, made at once: for a caller that batched the commands itself."""
-        return Application._record(self, processing_event)
+    def command_store(self) -> CommandStore:
+        if isinstance(self.recorder, PostgresIdempotentRecorder):
+            return PostgresCommandStore(self.mapper, self.recorder)
+        return RecorderStore(self.mapper, self.recorder)
 
     def announce(self, position: int) -> None:
         """Tells the listeners that the log grew up to `position`."""
         for listener in self.on_recorded:
             listener(position)
 
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
-        if recordings:
-            self.announce(max(r.notification.id for r in recordings))
+    def close(self) -> None:
+        self.committer.close()
+        super().close()
+
+    # Commands ------------------------------------------------------------------
+
+    def submission(
+        self, commands: Sequence[Command], aggregate_ids: set[UUID] | None = None
+    ) -> Submission:
+        """Commands to be written together, with this request's Idempotency-Key claim
+        (asked now, in the caller's own context)."""
+        return Submission(commands, claims_of_this_request(), aggregate_ids=aggregate_ids)
+
+    def run_together(
+        self, commands: Sequence[Command], aggregate_ids: set[UUID] | None = None
+    ) -> Submission:
+        """Decides the commands, writes them in one insert, and waits: every outcome.
+        `aggregate_ids`: every aggregate the commands name, if the caller knows them."""
+        return self.committer.run(self.submission(commands, aggregate_ids)).checked()
+
+    def run(self, command: Command) -> Recorded:
+        """Decides the command and waits: its record, or its refusal raised."""
+        return self.committer.run(self.submission([command])).only()
+
+    async def decide(self, command: Command) -> Recorded:
+        """`run` for a caller on an event loop: no thread waits, the loop is woken once a
+        batch."""
+        return (await decided(self.committer, self.submission([command]))).only()
 
     # Courses -----------------------------------------------------------------
 
     def create_course(self, course_id: str, title: str, units: Sequence[Unit]) -> Recorded:
-        course = Course.create(course_id=course_id, title=title, units=list(units))
-        try:
-            return self._recorded(self.save(course), course)
-        except IntegrityError:
-            raise AlreadyExistsError(
-                f"course {course_id!r} already exists", field="course_id"
-            ) from None
-
-    def get_course(self, course_id: str) -> Course:
-        return self._get(
-            course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id"
-        )
-
-    def _course_to_read(self, course_id: str) -> Course:
-        """The course for a check that never changes it: the cached copy itself, not a deep
-        copy of it (a copy of a course of many units costs more than the rest of a command).
-        """
-        return self._get(
-            course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id", copy=False
-        )
+        return self.run(CreateCourse(course_id, title, units))
 
     def add_unit(self, course_id: str, unit: Unit, index: int | None = None) -> Recorded:
-        return self._change_course(course_id, lambda course: course.add_unit(unit, index))
+        return self.run(ChangeCourse(course_id, adding_unit(unit, index)))
 
     def remove_unit(self, course_id: str, unit_id: str) -> Recorded:
-        return self._change_course(course_id, lambda course: course.remove_unit(unit_id))
+        return self.run(ChangeCourse(course_id, removing_unit(unit_id)))
 
     def add_module(
         self, course_id: str, unit_id: str, module: Module, index: int | None = None
     ) -> Recorded:
-        return self._change_course(
-            course_id, lambda course: course.add_module(unit_id, module, index)
-        )
+        return self.run(ChangeCourse(course_id, adding_module(unit_id, module, index)))
 
     def remove_module(self, course_id: str, unit_id: str, module_id: str) -> Recorded:
-        return self._change_course(
-            course_id, lambda course: course.remove_module(unit_id, module_id)
-        )
+        return self.run(ChangeCourse(course_id, removing_module(unit_id, module_id)))
 
     # Enrollments -------------------------------------------------------------
 
     def enroll(self, learner_id: str, course_id: str) -> Enrolled:
         """Enrolling twice returns the same enrollment; its id is derived, so races cannot
         make two."""
-        self._course_to_read(course_id)
-        enrollment_id = enrollment_aggregate_id(course_id, learner_id)
-        with self._turn(enrollment_id):
-            return self._enroll(learner_id, course_id, enrollment_id)
-
-    def _enroll(self, learner_id: str, course_id: str, enrollment_id: UUID) -> Enrolled:
-        for _ in range(self.max_attempts):
-            try:
-                enrollment = self.get_enrollment(enrollment_id)
-            except NotFoundError:
-                enrollment = Enrollment(learner_id=learner_id, course_id=course_id)
-                created = True
-            else:
-                enrollment.reenroll(now())
-                created = False
-            try:
-                recorded = self._recorded(self.save(enrollment), enrollment)
-            except IntegrityError:
-                continue
-            return Enrolled(enrollment=enrollment, created=created, recorded=recorded)
-        raise self._gave_up("enrollment_id")
-
-    def get_enrollment(self, enrollment_id: UUID) -> Enrollment:
-        return self._get(enrollment_id, Enrollment, f"enrollment {enrollment_id}", "enrollment_id")
+        command = Enroll(learner_id, course_id, now())
+        return enrolled(command, self.run(command))
 
     def complete_module(
         self, enrollment_id: UUID, module_id: str, occurred_at: datetime | None = None
@@ -152,59 +156,26 @@ class ProgressLedger(Application[UUID]):
         return self.change_enrollment(enrollment_id, withdrawing(occurred_at or now()))
 
     def change_enrollment(self, enrollment_id: UUID, change: Change) -> Recorded:
-        return self._change_enrollment(
-            enrollment_id, lambda enrollment: change(enrollment, self._course_to_read)
+        return self.run(ChangeEnrollment(enrollment_id, change))
+
+    # Reads -------------------------------------------------------------------
+
+    def get_course(self, course_id: str) -> Course:
+        return self._get(
+            course_aggregate_id(course_id), Course, f"course {course_id!r}", "course_id"
         )
 
-    # The log -----------------------------------------------------------------
+    def get_enrollment(self, enrollment_id: UUID) -> Enrollment:
+        return self._get(enrollment_id, Enrollment, f"enrollment {enrollment_id}", "enrollment_id")
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    # Mechanics ---------------------------------------------------------------
-
-    def _get(
-        self, aggregate_id: UUID, kind: type[A], label: str, field: str, *, copy: bool = True
-    ) -> A:
+    def _get(self, aggregate_id: UUID, kind: type[A], label: str, field: str) -> A:
         try:
-            aggregate: object = self.repository.get(aggregate_id, deepcopy_from_cache=copy)
+            aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"{label} does not exist", field=field) from None
         if not isinstance(aggregate, kind):
             raise NotFoundError(f"{label} does not exist", field=field)
         return aggregate
-
-    def _change_course(self, course_id: str, change: Callable[[Course], None]) -> Recorded:
-        with self._turn(course_id):
-            return self._retry(lambda: self.get_course(course_id), change, "course_id")
-
-    def _change_enrollment(
-        self, enrollment_id: UUID, change: Callable[[Enrollment], None]
-    ) -> Recorded:
-        with self._turn(enrollment_id):
-            return self._retry(lambda: self.get_enrollment(enrollment_id), change, "enrollment_id")
-
-    def _retry(self, load: Callable[[], A], change: Callable[[A], None], field: str) -> Recorded:
-        for _ in range(self.max_attempts):
-            aggregate: A = load()
-            change(aggregate)
-            try:
-                return self._recorded(self.save(aggregate), aggregate)
-            except IntegrityError:
-                continue
-        raise self._gave_up(field)
-
-    def _recorded(self, recordings: list[Recording[Any]], aggregate: Aggregate) -> Recorded:
-        if not recordings:
-            return Recorded(appended=[], position=self.head_position(), version=aggregate.version)
-        return Recorded(
-            appended=[type(r.domain_event).__name__ for r in recordings],
-            position=max(r.notification.id for r in recordings),
-            version=aggregate.version,
-        )
-
-    def _gave_up(self, field: str) -> ConcurrencyError:
-        return ConcurrencyError(
-            f"gave up after {self.max_attempts} attempts: the aggregate kept changing",
-            field=field,
-        )

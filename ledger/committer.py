@@ -1,18 +1,19 @@
-"""Commands decided in batches: one read, one insert and one fsync for all that arrived.
+"""The one committer: every command is decided here, in batches, and written in one insert.
 
-A server thread per command that loads, checks and saves its enrollment pays for the
+A server thread per command that loads, checks and saves its aggregate pays for the
 threadpool hop, two reads and a pool checkout each, and 64 such threads fight for the GIL.
-Here callers only hand over the command; one committer thread takes every command that
-arrived meanwhile, brings the enrollments and courses they touch up to date with one read
-(its own copies, cached, plus whatever other writers appended since), applies each command
-on its own (a refused command changes nothing and hears its own error), and writes all the
-events, and the commands' Idempotency-Key rows, in one insert. While it writes, it already
-takes the next batch, whose read the store makes in the same round trip, after the commit.
+Here callers only hand over their commands (a `Submission`: one HTTP command, or all the
+items of a batch request or an import chunk); one thread takes every submission that
+arrived meanwhile, brings the aggregates they name up to date with one read (its own
+copies, cached, plus whatever other writers appended since), decides each command on its
+own (a refused command changes nothing and hears its own error), and writes all the events,
+and the submissions' Idempotency-Key rows, in one insert. While it writes, it already takes
+the next batch, whose read the store makes in the same round trip, after the commit.
 
-If that insert fails on a version conflict (another process wrote one of the enrollments
-meanwhile) or on a taken key, the accepted commands run again one by one from fresh state,
-so only the command at fault hears the error. Any other failure (the database is away)
-reaches every command of the insert.
+A submission is written whole or not at all. If the shared insert fails on a version
+conflict (another process wrote one of the aggregates meanwhile) or on a taken key, every
+submission runs again on its own from fresh state, so only the one at fault hears the
+error. Any other failure (the database is away) reaches every submission of the insert.
 """
 
 from __future__ import annotations
@@ -21,69 +22,142 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain.commands import EnrollmentCommand, Recorded
-from domain.course import Course
+from domain.commands import Command, Recorded
 from domain.enrollment import Enrollment
-from domain.errors import ConcurrencyError, LedgerError, NotFoundError
+from domain.errors import ConcurrencyError, LedgerError
 from domain.identifiers import course_aggregate_id
-from ledger.committer_store import CommandStore, LibraryStore
-
-if TYPE_CHECKING:
-    from ledger.application import ProgressLedger
+from ledger.committer_store import CommandStore
 
 log = logging.getLogger(__name__)
 
+# What a command appended and the version it left its aggregate at, or why it was refused.
+Decision = tuple[Sequence[Any], int] | Exception
 
-class CommandCommitter:
-    # Enough for every request a busy server has in flight; bounded so one insert (and the
-    # time the table lock is held) stays short.
+
+def ignore(_: list[Submission]) -> None:
+    pass
+
+
+@dataclass(eq=False)
+class Submission:
+    """Commands handed to the committer together, and, once settled, their outcomes.
+
+    `settle` is called from the committer's thread with every settled submission that shares
+    it, once per batch (so an event loop is woken once, not once per request); `waiter` is
+    whatever the caller needs to find its own answer again. `save_kwargs` (the request's
+    Idempotency-Key claim) are written with its events, if any of its commands is accepted.
+    """
+
+    commands: Sequence[Command]
+    save_kwargs: dict[str, list[Any]] = field(default_factory=dict)
+    settle: Callable[[list[Submission]], None] = ignore
+    waiter: Any = None
+    # Every aggregate its commands name, when the caller knows them already (a big batch
+    # names each enrollment several times: hashing UUIDs costs more than deciding).
+    aggregate_ids: set[UUID] | None = None
+    # Once settled: an outcome per command (what it recorded, or why it was refused) and
+    # the highest position of what it appended (0: nothing); or `error` when none of it
+    # could be written.
+    outcomes: list[Recorded | Exception] = field(default_factory=list)
+    position: int = 0
+    error: BaseException | None = None
+    decisions: list[Decision] = field(default_factory=list)
+
+    def named_ids(self) -> set[UUID]:
+        if self.aggregate_ids is None:
+            self.aggregate_ids = {key for command in self.commands for key in command.aggregate_ids}
+        return self.aggregate_ids
+
+    def checked(self) -> Submission:
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def only(self) -> Recorded:
+        """The outcome of a submission of one command: its record, or its refusal raised."""
+        (outcome,) = self.checked().outcomes
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+class Committer:
+    # Enough for every request a busy server has in flight; bounded, with the commands
+    # a batch may hold, so one insert (and the time the table lock is held) stays short.
     max_batch = 256
+    max_commands = 10_000
     cache_size = 20_000
+    # Submissions of more commands than this are bulk: see _let_go_of_bulk.
+    bulk_from = 256
+    # Version conflicts met by a submission on its own before it gives up.
+    max_attempts = 32
 
     def __init__(
-        self, ledger: ProgressLedger, *, apart_on: tuple[type[Exception], ...] = ()
+        self,
+        store: CommandStore,
+        *,
+        on_written: Callable[[int], None],
+        apart_on: tuple[type[Exception], ...] = (),
+        max_batch: int | None = None,
     ) -> None:
-        self.ledger = ledger
-        self.store: CommandStore = LibraryStore(ledger)
+        """`on_written` hears the new head position after every insert; a shared insert
+        that fails with IntegrityError or one of `apart_on` is retried submission by
+        submission; `max_batch` 1 writes every submission in an insert of its own."""
+        self.store = store
+        self.on_written = on_written
         self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
+        if max_batch is not None:
+            self.max_batch = max_batch
+        # Inserts made, and submissions handed over but not settled yet.
+        self.inserts = 0
+        self.unsettled = 0
         # The committer's own copies, touched by its thread only: it changes them in place.
-        self._cache: dict[UUID, Any] = {}
-        self._pending: list[EnrollmentCommand] = []
+        self._cache: dict[UUID, Aggregate] = {}
+        self._pending: list[Submission] = []
         # The next batch, taken while the current one was written, and its read, made in
         # the same round trip as that write (the versions asked for, and the answer).
-        self._next: list[EnrollmentCommand] = []
+        self._next: list[Submission] = []
         self._read_ahead: tuple[Mapping[UUID, int], Mapping[UUID, Sequence[Any]]] | None = None
         self._arrived = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run_forever, name="commands", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
-    def submit(self, command: EnrollmentCommand) -> None:
+    def submit(self, submission: Submission) -> None:
         with self._arrived:
             if self._closed:
                 raise RuntimeError("the ledger is closed")
-            self._pending.append(command)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run_forever, name="committer", daemon=True
+                )
+                self._thread.start()
+            self._pending.append(submission)
+            self.unsettled += 1
             self._arrived.notify()
 
-    def run(self, command: EnrollmentCommand) -> Recorded:
+    def run(self, submission: Submission) -> Submission:
         """Submit and wait, for callers on a thread of their own."""
-        done = threading.Event()
-        command.settle = lambda _: done.set()
-        self.submit(command)
-        done.wait()
-        return command.outcome()
+        submission.settle, submission.waiter = release, threading.Event()
+        self.submit(submission)
+        submission.waiter.wait()
+        return submission
 
     def close(self) -> None:
         with self._arrived:
             self._closed = True
             self._arrived.notify()
-        self._thread.join(timeout=10)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+        self.store.idle()
 
     # The committer thread ----------------------------------------------------
 
@@ -98,13 +172,15 @@ class CommandCommitter:
                 log.exception("committing commands failed")
                 self._cache.clear()
                 self._read_ahead = None
-                for command in batch:
-                    if command.recorded is None and command.error is None:
-                        command.error = error
+                for submission in batch:
+                    if not submission.outcomes and submission.error is None:
+                        submission.error = error
+            with self._arrived:
+                self.unsettled -= len(batch)
             settle(batch)
 
-    def _wait_for_batch(self) -> list[EnrollmentCommand]:
-        """The commands that arrived; none once the ledger closed."""
+    def _wait_for_batch(self) -> list[Submission]:
+        """The submissions that arrived; none once the ledger closed."""
         with self._arrived:
             idle = not self._pending
         if idle:
@@ -113,103 +189,133 @@ class CommandCommitter:
             self._arrived.wait_for(lambda: bool(self._pending) or self._closed)
             return self._take()
 
-    def _take(self) -> list[EnrollmentCommand]:
-        batch = self._pending[: self.max_batch]
-        del self._pending[: self.max_batch]
+    def _take(self) -> list[Submission]:
+        taken = commands = 0
+        for submission in self._pending:
+            if taken == self.max_batch or (taken and commands >= self.max_commands):
+                break
+            taken += 1
+            commands += len(submission.commands)
+        batch = self._pending[:taken]
+        del self._pending[:taken]
         return batch
 
-    def _commit(self, batch: list[EnrollmentCommand]) -> None:
+    def _commit(self, batch: list[Submission]) -> None:
         try:
             self._attempt(batch)
         except self._apart_on:
-            for command in batch:
-                if command.error is None:
-                    self._alone(command)
+            # Refusals too may have rested on what was never written: decide all again.
+            for submission in batch:
+                self._alone(submission)
+        self._let_go_of_bulk(batch)
+        self._trim_cache()
 
-    def _alone(self, command: EnrollmentCommand) -> None:
-        for _ in range(self.ledger.max_attempts):
+    def _alone(self, submission: Submission) -> None:
+        for _ in range(self.max_attempts):
             try:
-                self._attempt([command], read_ahead=False)
+                self._attempt([submission], read_ahead=False)
             except IntegrityError:
                 continue
             except self._apart_on as error:
-                command.error = error
+                submission.error = error
             return
-        command.error = ConcurrencyError(
-            f"gave up after {self.ledger.max_attempts} attempts: the aggregate kept changing",
-            field="enrollment_id",
+        submission.error = ConcurrencyError(
+            f"gave up after {self.max_attempts} attempts: other writers kept changing "
+            "the same aggregates"
         )
 
-    def _attempt(self, commands: list[EnrollmentCommand], *, read_ahead: bool = True) -> None:
+    def _attempt(self, batch: list[Submission], *, read_ahead: bool = True) -> None:
         """Decide every command, then write what the accepted ones appended in one insert
-        (and, with `read_ahead`, read for the commands that arrived meanwhile).
+        (and, with `read_ahead`, read for the submissions that arrived meanwhile).
         Raises what the insert raised when it is one of `_apart_on`, with nothing settled."""
-        self._load({command.enrollment_id for command in commands})
-        accepted = [command for command in commands if self._decide(command)]
-        if not accepted:
-            return
-        events = [event for command in accepted for event in command.events]
+        self._load(ids_of(batch))
+        events: list[Any] = []
         save_kwargs: dict[str, list[Any]] = {}
-        for command in accepted:
-            for name, values in command.save_kwargs.items():
-                save_kwargs.setdefault(name, []).extend(values)
+        unwritten: list[Submission] = []
+        for submission in batch:
+            if self._decide(submission, events):
+                for name, values in submission.save_kwargs.items():
+                    save_kwargs.setdefault(name, []).extend(values)
+            elif submission.save_kwargs:
+                unwritten.append(submission)
         positions: list[int] = []
-        try:
-            if events or save_kwargs:
-                read_after = self._next_to_read() if read_ahead else {}
+        if events or save_kwargs:
+            read_after = self._next_to_read() if read_ahead else {}
+            try:
                 positions, read = self.store.write(events, save_kwargs, read_after)
-                self._read_ahead = (read_after, read) if read_after else None
-        except self._apart_on:
-            self._forget(accepted)
-            raise
-        except Exception as error:  # the database is away: every accepted command hears it
-            self._forget(accepted)
-            for command in accepted:
-                command.error = error
-            return
-        self._deliver(accepted, positions)
+            except self._apart_on:
+                self._forget(batch)
+                raise
+            except Exception as error:  # the database is away: every submission hears it
+                self._forget(batch)
+                for submission in batch:
+                    submission.error = error
+                return
+            self.inserts += 1
+            self._read_ahead = (read_after, read) if read_after else None
+        self._deliver(batch, positions)
+        for submission in unwritten:
+            # A refusal may rest on what another request with the same Idempotency-Key
+            # wrote (an identical request, in this very batch even): that one answers.
+            try:
+                self.store.check_unwritten(submission.save_kwargs)
+            except Exception as error:
+                submission.error = error
 
-    def _decide(self, command: EnrollmentCommand) -> bool:
-        command.events, command.recorded = [], None
-        enrollment = self._cache.get(command.enrollment_id)
-        if not isinstance(enrollment, Enrollment):
-            command.error = NotFoundError(
-                f"enrollment {command.enrollment_id} does not exist", field="enrollment_id"
-            )
-            return False
-        try:
-            command.change(enrollment, self._course)
-        except LedgerError as refusal:  # refused before it changed anything
-            command.error = refusal
-            return False
-        except Exception as error:
-            self._forget([command])
-            command.error = error
-            return False
-        command.events = list(enrollment.collect_events())
-        command.version = enrollment.version
-        return True
+    def _decide(self, submission: Submission, events: list[Any]) -> bool:
+        """Decides each command on the cached aggregates, which it changes in place, and
+        adds what the accepted ones appended to `events`; True if any was accepted."""
+        cache = self._cache
+        decisions: list[Decision] = []
+        accepted = False
+        for command in submission.commands:
+            try:
+                aggregate = command.decide(cache)
+            except LedgerError as refusal:  # refused before it changed anything
+                decisions.append(refusal)
+                continue
+            except Exception as error:  # it may have changed its aggregate half way
+                for key in command.aggregate_ids:
+                    cache.pop(key, None)
+                decisions.append(error)
+                continue
+            appended = aggregate.collect_events()
+            version = aggregate.version
+            if version == len(appended):  # created by this command: now the cache holds it
+                cache[aggregate.id] = aggregate
+            decisions.append((appended, version))
+            events.extend(appended)
+            accepted = True
+        submission.decisions = decisions
+        return accepted
 
-    def _course(self, course_id: str) -> Course:
-        course = self._cache.get(course_aggregate_id(course_id))
-        if not isinstance(course, Course):
-            raise NotFoundError(f"course {course_id!r} does not exist", field="course_id")
-        return course
-
-    def _deliver(self, accepted: list[EnrollmentCommand], positions: list[int]) -> None:
-        """Positions come back in the order of the events: each command takes its slice."""
-        head = max(positions, default=0) or self.store.head_position()
-        start = 0
-        for command in accepted:
-            mine = positions[start : start + len(command.events)]
-            start += len(command.events)
-            command.recorded = Recorded(
-                appended=[type(event).__name__ for event in command.events],
-                position=max(mine, default=head),
-                version=command.version,
-            )
+    def _deliver(self, batch: list[Submission], positions: list[int]) -> None:
+        """Positions come back in the order of the events (ascending: the table lock lets no
+        other insert in between): each command takes its slice, and the position of its
+        last event covers it. What appended nothing is covered by the head (asked for only
+        when nothing was written)."""
+        head = max(positions, default=0)
+        end = 0
+        for submission in batch:
+            outcomes: list[Recorded | Exception] = []
+            append = outcomes.append
+            first = end
+            for decision in submission.decisions:
+                if isinstance(decision, tuple):
+                    appended, version = decision
+                    if appended:
+                        end += len(appended)
+                        names = [type(event).__name__ for event in appended]
+                        append(Recorded(names, positions[end - 1], version))
+                    else:
+                        head = head or self.store.head_position()
+                        append(Recorded([], head, version))
+                else:
+                    append(decision)
+            submission.outcomes = outcomes
+            submission.position = positions[end - 1] if end > first else 0
         if positions:
-            self.ledger.announce(head)
+            self.on_written(head)
 
     # The committer's copies ----------------------------------------------------
 
@@ -218,26 +324,25 @@ class CommandCommitter:
         current batch leaves, should its write succeed)."""
         with self._arrived:
             self._next = self._take()
-        ids = {command.enrollment_id for command in self._next}
+        ids = ids_of(self._next)
         ids.update(self._courses_of(ids))
         return self._known(ids)
 
-    def _load(self, enrollment_ids: set[UUID]) -> None:
-        """Brings the enrollments and their courses up to date: usually from the read made
-        with the last write; otherwise one call, and a second only for courses of
-        enrollments that were not known yet."""
-        ids = set(enrollment_ids)
-        ids.update(self._courses_of(enrollment_ids))
+    def _load(self, ids: set[UUID]) -> None:
+        """Brings the aggregates and the courses of the enrollments among them up to date:
+        usually from the read made with the last write; otherwise one call, and a second
+        only for courses of enrollments that were not known yet."""
+        ids.update(self._courses_of(ids))
         self._catch_up(ids)
-        self._catch_up(self._courses_of(enrollment_ids) - ids)
+        self._catch_up(self._courses_of(ids) - ids)
 
     def _known(self, ids: Iterable[UUID]) -> dict[UUID, int]:
         return {key: getattr(self._cache.get(key), "version", 0) for key in ids}
 
-    def _courses_of(self, enrollment_ids: set[UUID]) -> set[UUID]:
+    def _courses_of(self, ids: set[UUID]) -> set[UUID]:
         return {
             course_aggregate_id(enrollment.course_id)
-            for enrollment in (self._cache.get(key) for key in enrollment_ids)
+            for enrollment in (self._cache.get(key) for key in ids)
             if isinstance(enrollment, Enrollment)
         }
 
@@ -258,27 +363,50 @@ class CommandCommitter:
             aggregate = self._cache.pop(key, None)
             if aggregate is not None:
                 self._cache[key] = aggregate
-        while len(self._cache) > self.cache_size:
-            del self._cache[next(iter(self._cache))]
 
     def _apply(self, new_events: Mapping[UUID, Sequence[Any]]) -> None:
         for key, events in new_events.items():
-            if events:
-                self._cache[key] = project_aggregate(self._cache.get(key), events)
+            aggregate = project_aggregate(self._cache.get(key), events)
+            if aggregate is not None:
+                self._cache[key] = aggregate
 
-    def _forget(self, commands: list[EnrollmentCommand]) -> None:
+    def _forget(self, batch: list[Submission]) -> None:
         """Copies changed by events that were never written are read again next time."""
-        for command in commands:
-            self._cache.pop(command.enrollment_id, None)
+        for key in ids_of(batch):
+            self._cache.pop(key, None)
+
+    def _let_go_of_bulk(self, batch: list[Submission]) -> None:
+        """The enrollments of a bulk submission (an import) are not kept: the cache is for
+        the commands that come one by one, and an import of many learners would push every
+        enrollment they touch out of it."""
+        for submission in batch:
+            if len(submission.commands) > self.bulk_from:
+                for key in submission.named_ids():
+                    if isinstance(self._cache.get(key), Enrollment):
+                        del self._cache[key]
+
+    def _trim_cache(self) -> None:
+        while len(self._cache) > self.cache_size:
+            del self._cache[next(iter(self._cache))]
 
 
-def settle(batch: list[EnrollmentCommand]) -> None:
-    by_settle: dict[Callable[[list[EnrollmentCommand]], None], list[EnrollmentCommand]]
-    by_settle = defaultdict(list)
-    for command in batch:
-        by_settle[command.settle].append(command)
-    for settle_them, commands in by_settle.items():
+def ids_of(batch: list[Submission]) -> set[UUID]:
+    if len(batch) == 1:
+        return set(batch[0].named_ids())
+    return {key for submission in batch for key in submission.named_ids()}
+
+
+def release(batch: list[Submission]) -> None:
+    for submission in batch:
+        submission.waiter.set()
+
+
+def settle(batch: list[Submission]) -> None:
+    by_settle: dict[Callable[[list[Submission]], None], list[Submission]] = defaultdict(list)
+    for submission in batch:
+        by_settle[submission.settle].append(submission)
+    for settle_them, submissions in by_settle.items():
         try:
-            settle_them(commands)
+            settle_them(submissions)
         except Exception:  # a caller that went away (its event loop closed)
-            log.exception("could not hand back the outcome of %d commands", len(commands))
+            log.exception("could not hand back the outcome of %d submissions", len(submissions))

@@ -1,15 +1,24 @@
-"""Big saves go through COPY on PostgreSQL: same ids, same order, same conflicts as before."""
+"""Big saves go through COPY on PostgreSQL: same ids, same order, same conflicts as before;
+a big batch from the committer too, in one insert."""
 
 from __future__ import annotations
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
 from domain.course import Unit
 from domain.enrollment import Enrollment
-from eventstore.postgres_recorder import COPY_FROM, PostgresIdempotentRecorder
+from eventstore.postgres_recorder import COPY_FROM, PIPELINED_UP_TO, PostgresIdempotentRecorder
+from ledger.importer import CompletionImporter
 from tests.factories import new_id
+
+
+def copies(services: LedgerServices) -> int:
+    """COPYs the recorder ran (SQLite has no COPY: always 0)."""
+    recorder = services.ledger.recorder
+    return recorder.copies if isinstance(recorder, PostgresIdempotentRecorder) else 0
 
 
 def test_a_big_save_is_recorded_in_order_with_its_positions(services: LedgerServices) -> None:
@@ -23,8 +32,14 @@ def test_a_big_save_is_recorded_in_order_with_its_positions(services: LedgerServ
     ]
     for enrollment in enrollments:
         enrollment.complete_unit(Unit("u1"), enrollment.modified_on)
+    small = Enrollment(learner_id=new_id("l"), course_id=course_id)
+    before = copies(services)
+
+    ledger.save(small)
+    assert copies(services) == before  # below COPY_FROM: one INSERT statement
     recordings = ledger.save(*enrollments)
 
+    assert copies(services) == before + (1 if services.db.is_postgres else 0)
     positions = [r.notification.id for r in recordings]
     assert len(positions) == 2 * COPY_FROM
     assert positions == sorted(positions)
@@ -46,3 +61,25 @@ def test_a_big_save_with_one_conflict_writes_nothing(services: LedgerServices) -
     with pytest.raises(IntegrityError):
         ledger.save(*fresh, again)
     assert ledger.head_position() == head
+
+
+def test_a_big_batch_is_one_insert_by_copy(services: LedgerServices) -> None:
+    """Bulk ingest keeps the COPY path: a batch bigger than one round trip carries is
+    decided by the committer and written by COPY, in one insert, in order."""
+    ledger = services.ledger
+    course_id = new_id("course")
+    ledger.create_course(course_id, "Course", [Unit("u1")])
+    items = [  # two events each
+        CompletionItem(learner_id=new_id("l"), course_id=course_id, unit_id="u1")
+        for _ in range(PIPELINED_UP_TO)
+    ]
+    inserts, copied, head = ledger.committer.inserts, copies(services), ledger.head_position()
+
+    outcome = CompletionImporter(ledger).run(items, enroll=True)
+
+    assert outcome.count("appended") == len(items)
+    assert ledger.committer.inserts == inserts + 1
+    assert copies(services) == copied + (1 if services.db.is_postgres else 0)
+    assert outcome.position == head + 2 * len(items) == ledger.head_position()
+    logged = ledger.recorder.select_notifications(start=head + 1, limit=2 * len(items))
+    assert [n.id for n in logged] == list(range(head + 1, outcome.position + 1))

@@ -4,17 +4,29 @@ written in the events' transaction)."""
 
 from __future__ import annotations
 
+import gc
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
+import uvicorn
+from eventsourcing.domain import Aggregate
 
-from bootstrap import Settings, bootstrap
+from api.main import create_app
+from bootstrap import LedgerServices, Settings, bootstrap
+from domain.commands import Aggregates
+from domain.errors import LedgerError
 from eventstore.idempotency_keys import TABLE
-from tests.conftest import Server
+from ledger.committer import Submission
+from tests.conftest import Server, free_port
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
+from tests.processes import wait_until
 
 
 def key(name: str) -> dict[str, str]:
@@ -124,24 +136,102 @@ def test_a_retry_after_a_lost_answer_is_not_counted_twice(
     assert client.post(completion, json={}, headers=lost_key).json() == retried.json()
 
 
-def test_keyed_commands_committed_together_each_keep_their_key(client: httpx.Client) -> None:
-    """Concurrent commands share one insert (group commit); every key goes with its own
-    command, so each repeat answers its first answer and appends nothing."""
+@contextmanager
+def serving_here(settings: Settings) -> Iterator[tuple[str, LedgerServices]]:
+    """A real uvicorn server on a thread of this process: the test can read its committer.
+    (uvicorn leaves logging alone; the collector the app tunes at start is put back.)"""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_config=None)
+    )
+    thresholds = gc.get_threshold()
+    thread = threading.Thread(target=server.run, name="uvicorn")
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), 30, "the server to start")
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{port}", app.state.services
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+class Gate:
+    """A command that keeps the committer busy until opened, then is refused: whatever
+    arrives meanwhile waits for the next batch. (Holding the database's write lock instead
+    would also hold up the Idempotency-Key lookups on SQLite: the library's connection pool
+    lets no reader in while its writer waits.)"""
+
+    aggregate_ids: tuple[UUID, ...] = ()
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+
+    def decide(self, aggregates: Aggregates) -> Aggregate:
+        self.opened.wait(timeout=60)
+        raise LedgerError("the gate refuses everything")
+
+
+def test_keyed_commands_committed_together_each_keep_their_key(settings: Settings) -> None:
+    """Concurrent commands share one insert (group commit: everything that arrives while
+    the committer is busy goes in its next insert); every key goes with its own command, so
+    each repeat answers its first answer and appends nothing."""
     course = new_id("course")
-    assert client.post("/v1/courses", json=course_body(course)).status_code == 201
     learners = [new_id("learner") for _ in range(24)]
     keys = [key(f"enroll-{n}") for n in range(len(learners))]
+    with (
+        serving_here(settings) as (url, services),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        assert client.post("/v1/courses", json=course_body(course)).status_code == 201
+        committer = services.ledger.committer
 
-    def enroll(n: int) -> httpx.Response:
-        body = {"learner_id": learners[n], "course_id": course}
-        return client.post("/v1/enrollments", json=body, headers=keys[n])
+        def enroll(n: int) -> httpx.Response:
+            body = {"learner_id": learners[n], "course_id": course}
+            return client.post("/v1/enrollments", json=body, headers=keys[n])
 
-    with ThreadPoolExecutor(len(learners)) as pool:
-        first = list(pool.map(enroll, range(len(learners))))
-    assert [r.status_code for r in first] == [201] * len(learners)
+        before = committer.inserts
+        gate = Gate()
+        committer.submit(Submission([gate]))
+        with ThreadPoolExecutor(len(learners)) as pool:
+            answers = [pool.submit(enroll, n) for n in range(len(learners))]
+            wait_until(
+                lambda: committer.unsettled == len(learners) + 1, 30, "every request to arrive"
+            )
+            gate.opened.set()
+            first = [answer.result() for answer in answers]
+        assert [r.status_code for r in first] == [201] * len(learners)
+        assert committer.inserts - before == 1
+        start = head(client)
+        with ThreadPoolExecutor(len(learners)) as pool:
+            repeats = list(pool.map(enroll, range(len(learners))))
+        assert [r.json() for r in repeats] == [r.json() for r in first]
+        assert all(r.headers["idempotent-replayed"] == "true" for r in repeats)
+        assert head(client) == start
+
+
+def test_identical_keyed_course_commands_racing_have_one_effect_and_one_answer(
+    client: httpx.Client,
+) -> None:
+    """The second of two identical requests is refused by the course (it exists, the unit
+    is there), yet it answers what the first answered: its key was taken."""
+    course = new_id("course")
     start = head(client)
-    with ThreadPoolExecutor(len(learners)) as pool:
-        repeats = list(pool.map(enroll, range(len(learners))))
-    assert [r.json() for r in repeats] == [r.json() for r in first]
-    assert all(r.headers["idempotent-replayed"] == "true" for r in repeats)
-    assert head(client) == start
+    created_key, added_key = key("create"), key("add")
+
+    def create(_: int) -> httpx.Response:
+        return client.post("/v1/courses", json=course_body(course), headers=created_key)
+
+    def add(_: int) -> httpx.Response:
+        body = {"unit_id": "u9", "title": "Late"}
+        return client.post(f"/v1/courses/{course}/units", json=body, headers=added_key)
+
+    for command in (create, add):
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(command, range(8)))
+        assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+        assert len({a.text for a in answers}) == 1
+    assert head(client) == start + 2

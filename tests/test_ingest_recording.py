@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 
+from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from domain.enrollment import Enrollment
+from domain.identifiers import enrollment_aggregate_id
 from eventstore.encoder import StoredEventEncoder
-from ledger.bulk_recording import record
+from ledger.importer import CompletionImporter
 from tests.factories import new_id
 from tests.http_helpers import course_body, head
 
@@ -35,20 +37,40 @@ def test_stored_events_are_the_mappers_byte_for_byte(services: LedgerServices) -
     ]
 
 
-def test_recorded_events_read_back_as_the_enrollment(services: LedgerServices) -> None:
+def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
+    services: LedgerServices,
+) -> None:
+    """The committer writes with the fast encoder: what it stored decodes to the enrollment
+    and is byte for byte what the library's mapper would have stored."""
     ledger = services.ledger
     course_id = new_id("course")
-    ledger.create_course(course_id, "Course", [Unit("u1"), Unit("u2")])
-    enrollment = Enrollment(learner_id=new_id("l"), course_id=course_id)
-    enrollment.complete_unit(Unit("u1"), datetime(2024, 5, 1, 10, tzinfo=UTC))
-    head = ledger.head_position()
+    ledger.create_course(course_id, "Course", [Unit("u1"), Unit("u2", modules=(Module("m1"),))])
+    learner = new_id("l")
+    items = [
+        CompletionItem(learner_id=learner, course_id=course_id, unit_id="u1"),
+        CompletionItem(
+            learner_id=learner,
+            course_id=course_id,
+            module_id="m1",
+            occurred_at=datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+        ),
+    ]
+    head, inserts = ledger.head_position(), ledger.committer.inserts
 
-    position = record(ledger, [enrollment])
+    outcome = CompletionImporter(ledger).run(items, enroll=True)
 
-    assert position == head + 2 == ledger.head_position()
-    again = ledger.get_enrollment(enrollment.id)
-    assert (again.version, again.completed_units) == (2, {"u1"})
-    assert record(ledger, [again]) == position  # nothing pending: nothing written
+    assert outcome.position == head + 4 == ledger.head_position()
+    assert ledger.committer.inserts == inserts + 1
+    enrollment_id = enrollment_aggregate_id(course_id, learner)
+    stored = ledger.recorder.select_events(enrollment_id)
+    assert [ledger.mapper.to_stored_event(ledger.mapper.to_domain_event(s)) for s in stored] == [
+        *stored
+    ]
+    again = ledger.get_enrollment(enrollment_id)
+    assert (again.version, again.completed_units) == (4, {"u1", "u2"})
+    # Nothing pending: nothing written, and the position is the head's.
+    assert CompletionImporter(ledger).run(items, enroll=True).position == outcome.position
+    assert ledger.committer.inserts == inserts + 1
 
 
 def test_a_repeated_batch_with_an_idempotency_key_appends_once(client: httpx.Client) -> None:

@@ -87,7 +87,7 @@ async def complete_in_bulk(
     """Record up to 10,000 completions (JSON array or NDJSON); a result for every item."""
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json")
-    importer = CompletionImporter(services.ledger, services.db)
+    importer = CompletionImporter(services.ledger)
     return await run_in_threadpool(work_out, importer, body, content_type, enroll)
 
 

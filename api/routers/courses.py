@@ -6,6 +6,14 @@ from fastapi import APIRouter, status
 
 from api.dependencies import CourseId, ModuleId, Services, UnitId
 from api.schemas import CourseChanged, CourseIn, CourseOut, ModuleAddIn, UnitAddIn, UnitIn
+from domain.commands import (
+    ChangeCourse,
+    CreateCourse,
+    adding_module,
+    adding_unit,
+    removing_module,
+    removing_unit,
+)
 from domain.course import Course, Module, Unit
 from ledger.application import Recorded
 
@@ -31,11 +39,10 @@ def course_out(course: Course) -> CourseOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_course(body: CourseIn, services: Services) -> CourseChanged:
+async def create_course(body: CourseIn, services: Services) -> CourseChanged:
     """Create a course with its units and modules."""
-    recorded = services.ledger.create_course(
-        body.course_id, body.title, [to_unit(unit) for unit in body.units]
-    )
+    units = [to_unit(unit) for unit in body.units]
+    recorded = await services.ledger.decide(CreateCourse(body.course_id, body.title, units))
     return changed(body.course_id, recorded)
 
 
@@ -46,29 +53,32 @@ def get_course(course_id: CourseId, services: Services) -> CourseOut:
 
 
 @router.post("/{course_id}/units", status_code=status.HTTP_201_CREATED)
-def add_unit(course_id: CourseId, body: UnitAddIn, services: Services) -> CourseChanged:
+async def add_unit(course_id: CourseId, body: UnitAddIn, services: Services) -> CourseChanged:
     """Add a unit, at the end or at `position`; every enrolled learner's total changes."""
-    return changed(course_id, services.ledger.add_unit(course_id, to_unit(body), body.position))
+    change = adding_unit(to_unit(body), body.position)
+    return changed(course_id, await services.ledger.decide(ChangeCourse(course_id, change)))
 
 
 @router.delete("/{course_id}/units/{unit_id}")
-def remove_unit(course_id: CourseId, unit_id: UnitId, services: Services) -> CourseChanged:
+async def remove_unit(course_id: CourseId, unit_id: UnitId, services: Services) -> CourseChanged:
     """Remove a unit; it leaves both the completed and the total counts."""
-    return changed(course_id, services.ledger.remove_unit(course_id, unit_id))
+    change = removing_unit(unit_id)
+    return changed(course_id, await services.ledger.decide(ChangeCourse(course_id, change)))
 
 
 @router.post("/{course_id}/units/{unit_id}/modules", status_code=status.HTTP_201_CREATED)
-def add_module(
+async def add_module(
     course_id: CourseId, unit_id: UnitId, body: ModuleAddIn, services: Services
 ) -> CourseChanged:
     """Add a module to a unit."""
-    module = Module(body.module_id, body.title)
-    return changed(course_id, services.ledger.add_module(course_id, unit_id, module, body.position))
+    change = adding_module(unit_id, Module(body.module_id, body.title), body.position)
+    return changed(course_id, await services.ledger.decide(ChangeCourse(course_id, change)))
 
 
 @router.delete("/{course_id}/units/{unit_id}/modules/{module_id}")
-def remove_module(
+async def remove_module(
     course_id: CourseId, unit_id: UnitId, module_id: ModuleId, services: Services
 ) -> CourseChanged:
     """Remove a module from a unit."""
-    return changed(course_id, services.ledger.remove_module(course_id, unit_id, module_id))
+    change = removing_module(unit_id, module_id)
+    return changed(course_id, await services.ledger.decide(ChangeCourse(course_id, change)))

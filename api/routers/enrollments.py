@@ -12,11 +12,18 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from api.access import AnswerAtOnce, answered_at_once
-from api.command_waiters import change_enrollment
 from api.dependencies import ModuleId, Services, UnitId, services_of
 from api.schemas import VALID_ID, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
-from domain.commands import Change, Recorded, completing_module, completing_unit, withdrawing
-from ledger.application import now
+from domain.commands import (
+    Change,
+    ChangeEnrollment,
+    Enroll,
+    Recorded,
+    completing_module,
+    completing_unit,
+    withdrawing,
+)
+from ledger.application import ProgressLedger, enrolled, now
 
 router = APIRouter(prefix="/v1/enrollments", tags=["enrollments"])
 
@@ -37,17 +44,24 @@ def appended(enrollment_id: UUID, recorded: Recorded) -> Response:
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": EnrollmentOut, "description": "Already enrolled"}},
 )
-def enroll(body: EnrollmentIn, services: Services, response: Response) -> EnrollmentOut:
+async def enroll(body: EnrollmentIn, services: Services, response: Response) -> EnrollmentOut:
     """Enroll a learner in a course: 201 when new, 200 when the enrollment existed."""
-    enrolled = services.ledger.enroll(body.learner_id, body.course_id)
-    if not enrolled.created:
+    command = Enroll(body.learner_id, body.course_id, now())
+    outcome = enrolled(command, await services.ledger.decide(command))
+    if not outcome.created:
         response.status_code = status.HTTP_200_OK
     return EnrollmentOut(
-        enrollment_id=str(enrolled.enrollment.id),
+        enrollment_id=str(command.enrollment_id),
         learner_id=body.learner_id,
         course_id=body.course_id,
-        position=enrolled.recorded.position,
+        position=outcome.recorded.position,
     )
+
+
+async def change_enrollment(
+    ledger: ProgressLedger, enrollment_id: UUID, change: Change
+) -> Recorded:
+    return await ledger.decide(ChangeEnrollment(enrollment_id, change))
 
 
 # The canonical spelling only: any other the path's UUID accepts takes the full path.
