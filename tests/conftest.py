@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from bootstrap import LedgerServices, Settings, bootstrap
+from tests.deadlines import DEADLINE, POLL
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,16 +107,16 @@ class Server:
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=DEADLINE).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(POLL)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
     def __enter__(self) -> Server:
@@ -129,7 +130,7 @@ class Server:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -145,5 +146,5 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
         yield http

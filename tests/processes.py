@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import Settings
+from tests import deadlines
 from tests.conftest import ROOT, settings_environment
+from tests.deadlines import DEADLINE
 
 
 def start_cli(
@@ -27,18 +28,16 @@ def start_cli(
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    """`deadlines.wait_until` for callers written before it: `timeout` (their own bound) is
+    no longer used; every wait is bounded by the one DEADLINE."""
+    deadlines.wait_until(condition, what)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -16,9 +16,9 @@ import pytest
 
 from bootstrap import Settings, bootstrap
 from tests.conftest import Server
+from tests.deadlines import DEADLINE, wait_until
 from tests.http_helpers import PROBLEM_JSON, head
 from tests.private_postgres import PrivatePostgres, private_postgres
-from tests.processes import wait_until
 
 __all__ = ["private_postgres"]
 
@@ -72,7 +72,7 @@ def test_a_database_outage_gives_quick_503s_and_loses_nothing(
 ) -> None:
     settings = Settings(database_url=private_postgres.url)
     server = Server(settings, tmp_path / "server.log")
-    with server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with server, httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
         units = [{"unit_id": f"u{n}"} for n in range(UNITS)]
         assert client.post("/v1/courses", json={"course_id": "c1", "units": units}).is_success
         enrollments = [
@@ -88,7 +88,7 @@ def test_a_database_outage_gives_quick_503s_and_loses_nothing(
         ]
         for thread in clients:
             thread.start()
-        wait_until(lambda: len(tally.acknowledged) >= LEARNERS * 5, 30, "some completions")
+        wait_until(lambda: len(tally.acknowledged) >= LEARNERS * 5, "some completions")
 
         private_postgres.stop()
         down_at = time.monotonic()
@@ -108,7 +108,7 @@ def test_a_database_outage_gives_quick_503s_and_loses_nothing(
         private_postgres.start()
 
         for thread in clients:
-            thread.join(timeout=90)
+            thread.join(timeout=DEADLINE)
         assert not tally.unexpected, tally.unexpected[:5]
         assert len(tally.acknowledged) == LEARNERS * UNITS
         assert tally.unavailable, "the outage was never noticed"
