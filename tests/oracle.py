@@ -26,7 +26,6 @@ The semantics, as the model states them:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -207,39 +206,51 @@ class Oracle:
             elif enrollment.completed_at[rule] is None:
                 enrollment.completed_at[rule] = reached_at
 
-    # Rows --------------------------------------------------------------------
+    # Rows ----------------------------------------------------------------------
 
-    def course_progress(self, rule: str, course_ids: set[str] | None = None) -> dict[str, Row]:
+    def course_progress(self, rule: str) -> dict[str, Row]:
         """The course_progress rows under a rule, by enrollment id."""
-        rows = {}
-        for e in self._enrollments(course_ids):
-            completed, total, percentage = numbers(rule, self.courses[e.course_id], e.units_done)
-            rows[e.enrollment_id] = {
-                "enrollment_id": e.enrollment_id,
-                "learner_id": e.learner_id,
-                "course_id": e.course_id,
-                "completed_units": completed,
-                "total_units": total,
-                "percentage": percentage,
-                "completed_at": e.completed_at[rule],
-                "updated_at": e.updated_at,
-                "position": e.position,
-                "rules": rule,
-                "withdrawn": e.withdrawn,
-                "enrolled_at": e.enrolled_at,
-                "completed_unit_ids": dict(e.units_done),
-                "completed_module_ids": sorted(e.modules_done),
-            }
-        return rows
+        return {e.enrollment_id: self._course_row(e, rule) for e in self.enrollments.values()}
 
-    def unit_progress(self, course_ids: set[str] | None = None) -> dict[tuple[str, str], Row]:
+    def unit_progress(self) -> dict[tuple[str, str], Row]:
         """The unit_progress rows (the same under every rule), by (enrollment id, unit id)."""
-        rows = {}
-        for e in self._enrollments(course_ids):
-            for unit in self.courses[e.course_id]:
-                done = unit.unit_id in e.units_done
-                modules_done = len([m for m in unit.modules if m in e.modules_done])
-                rows[e.enrollment_id, unit.unit_id] = {
+        return {
+            (e.enrollment_id, row["unit_id"]): row
+            for e in self.enrollments.values()
+            for row in self._unit_rows(e)
+        }
+
+    def learner_progress(self, course_id: str, learner_id: str, rule: str) -> tuple[Row, list[Row]]:
+        """One learner's course_progress row under a rule, and its unit rows in course order."""
+        enrollment = self.enrollments[course_id, learner_id]
+        return self._course_row(enrollment, rule), self._unit_rows(enrollment)
+
+    def _course_row(self, e: OracleEnrollment, rule: str) -> Row:
+        completed, total, percentage = numbers(rule, self.courses[e.course_id], e.units_done)
+        return {
+            "enrollment_id": e.enrollment_id,
+            "learner_id": e.learner_id,
+            "course_id": e.course_id,
+            "completed_units": completed,
+            "total_units": total,
+            "percentage": percentage,
+            "completed_at": e.completed_at[rule],
+            "updated_at": e.updated_at,
+            "position": e.position,
+            "rules": rule,
+            "withdrawn": e.withdrawn,
+            "enrolled_at": e.enrolled_at,
+            "completed_unit_ids": dict(e.units_done),
+            "completed_module_ids": sorted(e.modules_done),
+        }
+
+    def _unit_rows(self, e: OracleEnrollment) -> list[Row]:
+        rows = []
+        for unit in self.courses[e.course_id]:
+            done = unit.unit_id in e.units_done
+            modules_done = len([m for m in unit.modules if m in e.modules_done])
+            rows.append(
+                {
                     "enrollment_id": e.enrollment_id,
                     "unit_id": unit.unit_id,
                     "learner_id": e.learner_id,
@@ -252,12 +263,8 @@ class Oracle:
                     "completed_at": e.units_done.get(unit.unit_id),
                     "updated_at": e.unit_updated_at[unit.unit_id],
                 }
+            )
         return rows
-
-    def _enrollments(self, course_ids: set[str] | None) -> Iterator[OracleEnrollment]:
-        for enrollment in self.enrollments.values():
-            if course_ids is None or enrollment.course_id in course_ids:
-                yield enrollment
 
     # Commands: what the ledger should append, or why it refuses ------------------
 
