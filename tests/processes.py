@@ -9,13 +9,14 @@ from pathlib import Path
 
 from bootstrap import Settings
 from tests import deadlines
-from tests.conftest import ROOT, settings_environment
+from tests.conftest import ROOT, needs_a_process, settings_environment
 from tests.deadlines import DEADLINE
 
 
 def start_cli(
     settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
+    needs_a_process()
     env = {**settings_environment(settings), **(extra_env or {})}
     with log_path.open("ab") as log:
         return subprocess.Popen(
