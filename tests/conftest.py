@@ -17,7 +17,7 @@ import pytest
 
 from bootstrap import LedgerServices, Settings, bootstrap
 from tests.deadlines import DEADLINE, POLL
-from tests.server_forks import ForkedServer, stop_every_server
+from tests.forked_processes import ForkedProcess, stop_every_process
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    stop_every_server()
+    stop_every_process()
 
 
 def needs_a_process() -> None:
@@ -100,7 +100,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A real `progress-ledger serve` process on loopback (forked: see server_forks.py)."""
+    """A real `progress-ledger serve` process on loopback (forked: see forked_processes.py)."""
 
     def __init__(
         self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
@@ -109,11 +109,12 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.process = ForkedServer(
+        self.process = ForkedProcess(
             ["serve", "--port", str(self.port)],
             env={**settings_environment(settings), **(extra_env or {})},
             cwd=ROOT,
             log_path=log_path,
+            append=False,
         )
         self._stopped = False
         try:

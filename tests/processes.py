@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,21 +10,17 @@ from bootstrap import Settings
 from tests import deadlines
 from tests.conftest import ROOT, needs_a_process, settings_environment
 from tests.deadlines import DEADLINE
+from tests.forked_processes import ForkedProcess
 
 
 def start_cli(
     settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+) -> ForkedProcess:
+    """`progress-ledger ARGS` as a process of its own (forked: see forked_processes.py), its
+    output added to the log."""
     needs_a_process()
     env = {**settings_environment(settings), **(extra_env or {})}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli.progress_ledger", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    return ForkedProcess(list(args), env, ROOT, log_path, append=True)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -34,7 +29,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
     deadlines.wait_until(condition, what)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: ForkedProcess) -> None:
     if process.poll() is None:
         process.terminate()
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import random
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Module, Unit
 from tests.deadlines import POLL, wait_until
 from tests.factories import four_unit_course
+from tests.forked_processes import ForkedProcess
 from tests.oracle_checks import assert_engine_agrees_with_oracle
 from tests.processes import start_cli, stop
 
@@ -82,7 +82,7 @@ class Load:
 
 
 def kill_at_a_random_point(
-    process: subprocess.Popen[bytes],
+    process: ForkedProcess,
     progress: Callable[[], tuple[int, int]],
     rng: random.Random,
     most_events: int,
