@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from api.schemas import CourseProgressOut, Strict
+from api.schemas import Strict
 from projections.rules import RULES
 
 
@@ -32,11 +32,6 @@ class HistoryOut(BaseModel):
     rules: str
     events: list[HistoryEventOut]
     next: int | None
-
-
-class ProgressAsOfOut(CourseProgressOut):
-    as_of: datetime
-    generation: int
 
 
 class GenerationOut(BaseModel):

@@ -49,7 +49,8 @@ async def wait_for_position(
         return
     if services.projects_here and services.engine.live_position >= min_position:
         return
-    if services.reads is not None and await services.reads.live_position() >= min_position:
+    reads = services.reads
+    if reads.on_event_loop and await reads.live_position_on_loop() >= min_position:
         return
     await run_in_threadpool(block_until_applied, services, min_position)
 
@@ -75,7 +76,7 @@ def block_until_applied(services: LedgerServices, min_position: int) -> None:
             return
     else:
         deadline = time.monotonic() + timeout
-        while services.queries.live_position() < min_position:
+        while services.reads.live_position() < min_position:
             if time.monotonic() >= deadline:
                 break
             time.sleep(POLL_INTERVAL)

@@ -1,4 +1,5 @@
-"""Request and response bodies. Unknown fields are refused, so a typo never passes silently."""
+"""Request and response bodies. Unknown fields are refused, so a typo never passes silently.
+The progress documents' shapes are projections/progress_documents.py's."""
 
 from __future__ import annotations
 
@@ -94,50 +95,6 @@ class Appended(BaseModel):
     enrollment_id: str
     appended: list[str]
     position: int
-
-
-class UnitProgressOut(BaseModel):
-    unit_id: str
-    required: bool
-    completed: bool
-    completed_modules: int
-    total_modules: int
-    percentage: float
-
-
-class CourseProgressOut(BaseModel):
-    learner_id: str
-    course_id: str
-    enrollment_id: str
-    completed_units: int
-    total_units: int
-    percentage: float
-    completed_at: datetime | None
-    updated_at: datetime | None
-    position: int
-    rules: str
-    withdrawn: bool
-    units: list[UnitProgressOut]
-    projection_position: int
-
-
-class LearnerProgressOut(BaseModel):
-    learner_id: str
-    courses: list[CourseProgressOut]
-    projection_position: int
-
-
-class RosterSummaryOut(BaseModel):
-    enrolled: int
-    completed: int
-    average_percentage: float
-
-
-class RosterOut(BaseModel):
-    items: list[CourseProgressOut]
-    next: str | None
-    summary: RosterSummaryOut
-    projection_position: int
 
 
 class ProjectionStatus(BaseModel):

@@ -15,11 +15,11 @@ from eventstore.environment import library_environment
 def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
     services = bootstrap(settings)
     try:
-        generation = services.store.create_generation(services.store.live_generation().rules)
+        generation = services.generations.create(services.generations.live().rules)
         started = time.perf_counter()
         generation = services.engine.catch_up(generation, until=until)
         elapsed = time.perf_counter() - started
-        services.store.drop_generation(generation.number)
+        services.generations.drop(generation.number)
     finally:
         services.close()
     results.put(

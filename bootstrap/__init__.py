@@ -1,5 +1,5 @@
 """The composition root: Settings, read once from LEDGER_* variables, and `bootstrap`, which
-builds the ledger, the projection and the queries from them. Entry points (api/, cli/)
+builds the ledger, the projection and the reads from them. Entry points (api/, cli/)
 call it; nothing below imports it."""
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from eventstore.wakers import LocalWaker, PostgresWaker, Waker
 from ledger.application import ProgressLedger
 from ledger.group_commit import GroupCommitLedger
 from projections.engine import ProjectionEngine
-from projections.live_reads import LiveProgressReads, learner_course_statement
-from projections.queries import ProgressQueries
+from projections.generations import Generations
+from projections.progress_reads import ProgressReads
 from projections.rebuilds import Rebuilder, RebuildJobs
-from projections.store import ProgressStore
 
 
 class Settings(BaseSettings):
@@ -83,16 +82,16 @@ class LedgerServices:
     settings: Settings
     ledger: ProgressLedger
     db: Database
-    store: ProgressStore
+    generations: Generations
     engine: ProjectionEngine
-    queries: ProgressQueries
+    # Every progress document; on PostgreSQL the hottest also on the event loop (its asyncio
+    # pool is opened and closed by the app).
+    reads: ProgressReads
     waker: Waker
     rebuilds: RebuildJobs
     _stop: threading.Event = field(default_factory=threading.Event)
     _projector: threading.Thread | None = None
     projector_lock: ProjectorLock = field(default_factory=NoLock)
-    # PostgreSQL only: the hottest read on the event loop (opened and closed by the app).
-    reads: LiveProgressReads | None = None
 
     def start_projection(self) -> None:
         """Runs the live projection on a background thread of this process."""
@@ -110,12 +109,10 @@ class LedgerServices:
         return self._projector is not None
 
     async def open_reads(self) -> None:
-        if self.reads is not None:
-            await self.reads.open()
+        await self.reads.open()
 
     async def close_reads(self) -> None:
-        if self.reads is not None:
-            await self.reads.close()
+        await self.reads.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -142,14 +139,14 @@ def bootstrap(settings: Settings) -> LedgerServices:
             else ProgressLedger(env=env)
         )
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
-        store = ProgressStore(db)
-        store.create_schema(default_rules=settings.rules)
+        generations = Generations(db)
+        generations.create_schema(default_rules=settings.rules)
     if isinstance(ledger, GroupCommitLedger) and isinstance(
         ledger.recorder, PostgresIdempotentRecorder
     ):
         ledger.use_command_store(PostgresCommandStore(ledger.mapper, ledger.recorder))
     engine = ProjectionEngine(
-        ledger.recorder, ledger.mapper, store, batch_size=settings.projection_batch_size
+        ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )
     waker: Waker
     if is_postgres(settings.database_url):
@@ -158,33 +155,23 @@ def bootstrap(settings: Settings) -> LedgerServices:
     else:
         waker = LocalWaker()
     projector_lock: ProjectorLock = NoLock()
-    reads = None
+    reads_on_loop = None
     if is_postgres(settings.database_url):
         key = lock_key(settings.database_schema or "public")
         projector_lock = AdvisoryLock(postgres_conninfo(settings.store_options()), key)
-        reads = LiveProgressReads(
-            AsyncReadPool(
-                postgres_conninfo(settings.store_options()),
-                pool_size=settings.database_pool_size,
-                timeout=settings.database_connect_timeout,
-            ),
-            db.table("projection_generations"),
-            learner_course_statement(
-                db.table("projection_generations"),
-                db.table("course_progress"),
-                db.table("unit_progress"),
-                db.table("course_structure"),
-            ),
+        reads_on_loop = AsyncReadPool(
+            postgres_conninfo(settings.store_options()),
+            pool_size=settings.database_pool_size,
+            timeout=settings.database_connect_timeout,
         )
     return LedgerServices(
         settings=settings,
         projector_lock=projector_lock,
         ledger=ledger,
         db=db,
-        store=store,
+        generations=generations,
         engine=engine,
-        queries=ProgressQueries(db),
+        reads=ProgressReads(db, reads_on_loop),
         waker=waker,
-        rebuilds=RebuildJobs(Rebuilder(engine, store, on_switched=waker.wake)),
-        reads=reads,
+        rebuilds=RebuildJobs(Rebuilder(engine, on_switched=waker.wake)),
     )

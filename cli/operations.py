@@ -13,8 +13,8 @@ from bootstrap import LedgerServices
 from domain.errors import LedgerError
 from domain.identifiers import enrollment_aggregate_id
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
+from projections.generations import Generation
 from projections.rebuilds import Rebuilder, diff_generations
-from projections.store import Generation
 
 DIFF_LINES = 1000
 
@@ -71,7 +71,9 @@ def event_log(services: LedgerServices) -> EventLog:
 
 def audit(services: LedgerServices, args: argparse.Namespace) -> int:
     as_of: datetime | None = args.as_of
-    generation = generation_at(services.store, as_of) if as_of else services.store.live_generation()
+    generation = (
+        generation_at(services.generations, as_of) if as_of else services.generations.live()
+    )
     replayed = timeline(
         event_log(services),
         enrollment_aggregate_id(args.course, args.learner),
@@ -114,7 +116,7 @@ def flat(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
-    result = verify(event_log(services), services.store, args.course)
+    result = verify(event_log(services), services.generations, args.course)
     for mismatch in result.mismatches:
         unit = f" unit={mismatch.unit_id}" if mismatch.unit_id else ""
         print(
@@ -145,7 +147,7 @@ def describe(numbers: Numbers | None) -> str:
 
 
 def projections(services: LedgerServices, args: argparse.Namespace) -> int:
-    rebuilder = Rebuilder(services.engine, services.store)
+    rebuilder = Rebuilder(services.engine)
     if args.action == "cancel":
         rebuilder.cancel(args.generation)
         print(f"generation {args.generation} is cancelled; its tables stay until dropped")
@@ -153,7 +155,7 @@ def projections(services: LedgerServices, args: argparse.Namespace) -> int:
         rebuilder.drop(args.generation)
         print(f"generation {args.generation} is dropped")
     head = services.ledger.head_position()
-    for g in services.store.generations():
+    for g in services.generations.all():
         print(
             f"g{g.number:<4} {g.status:<9} {g.rules:<18} position {g.position:>10,} "
             f"lag {max(0, head - g.position):>10,}"
@@ -172,8 +174,8 @@ def rebuild(
 ) -> int:
     """Builds (or resumes) a generation under `rules`, then switches, or with `dry_run` only
     reports what the switch would change."""
-    live = services.store.live_generation()
-    rebuilder = Rebuilder(services.engine, services.store)
+    live = services.generations.live()
+    rebuilder = Rebuilder(services.engine)
     try:
         generation = rebuilder.begin(rules or live.rules)
     except LedgerError as error:

@@ -17,8 +17,8 @@ from cli import operations
 from cli.import_file import import_file
 from eventstore.environment import is_postgres
 from projections.collector import tune_garbage_collector
+from projections.generations import Generation
 from projections.rules import RULES
-from projections.store import Generation
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 A second projector started by mistake waits (following the live position only) and takes
 over when the first dies, since PostgreSQL frees the lock with the dead session. The lock
-saves work, not correctness: ProgressStore.write refuses a batch from a projector that
+saves work, not correctness: BatchWrites.write refuses a batch from a projector that
 lost a race (PositionConflict), so even a brief overlap cannot count anything twice.
 SQLite is one file served by one process, so it needs no lock.
 """

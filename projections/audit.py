@@ -18,17 +18,13 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.errors import NotFoundError
-from domain.identifiers import course_aggregate_id
+from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
 from eventstore.database import Database
-from projections.fold import (
-    CourseState,
-    EnrollmentState,
-    Fold,
-    UnitProgress,
-    unit_progress,
-)
+from projections.fold import CourseState, EnrollmentState, Fold, unit_numbers
+from projections.generations import Generation, Generations
+from projections.progress_documents import ProgressAsOf, UnitProgress
+from projections.progress_tables import GenerationTables
 from projections.rules import Progress, rule_named
-from projections.store import Generation, GenerationTables, ProgressStore
 
 PAGE = 5000
 # Fields every event carries; `data` shows only an event's own fields.
@@ -123,7 +119,20 @@ class Timeline:
         return rule_named(self.rules)(self.course.units, self.state.completed_units)
 
     def units(self) -> list[UnitProgress]:
-        return [unit_progress(unit, self.state) for unit in self.course.units]
+        units: list[UnitProgress] = []
+        for unit in self.course.units:
+            completed, done, total, percentage, _ = unit_numbers(unit, self.state)
+            units.append(
+                {
+                    "unit_id": unit.unit_id,
+                    "required": unit.required,
+                    "completed": completed,
+                    "completed_modules": done,
+                    "total_modules": total,
+                    "percentage": percentage,
+                }
+            )
+        return units
 
 
 def timeline(
@@ -186,12 +195,47 @@ def _numbers(fold: Fold, enrollment_id: str) -> tuple[Progress, datetime | None]
     return None if state is None else (fold.progress(state), state.completed_at)
 
 
-def generation_at(store: ProgressStore, instant: datetime) -> Generation:
+def generation_at(generations: Generations, instant: datetime) -> Generation:
     """The generation that was live at `instant`: the last to switch live at or before it."""
-    switched = [g for g in store.generations() if g.switched_at and g.switched_at <= instant]
+    switched = [g for g in generations.all() if g.switched_at and g.switched_at <= instant]
     if not switched:
-        return store.live_generation()
+        return generations.live()
     return max(switched, key=lambda g: (g.switched_at, g.number))
+
+
+def progress_as_of(
+    log: EventLog, generations: Generations, learner_id: str, course_id: str, as_of: datetime
+) -> ProgressAsOf:
+    """The progress document as it stood at `as_of`: the enrollment and its course replayed
+    up to then, under the rules of the generation live then."""
+    generation = generation_at(generations, as_of)
+    try:
+        replayed = timeline(
+            log, enrollment_aggregate_id(course_id, learner_id), generation.rules, as_of
+        )
+    except NotFoundError:
+        raise NotFoundError(
+            f"learner {learner_id!r} was not enrolled in course {course_id!r} at {as_of}",
+            field="learner_id",
+        ) from None
+    progress = replayed.progress
+    return {
+        "learner_id": learner_id,
+        "course_id": course_id,
+        "enrollment_id": replayed.enrollment_id,
+        "completed_units": progress.completed_units,
+        "total_units": progress.total_units,
+        "percentage": progress.percentage,
+        "completed_at": replayed.state.completed_at,
+        "updated_at": replayed.state.updated_at,
+        "position": replayed.position,
+        "rules": generation.rules,
+        "withdrawn": replayed.state.withdrawn,
+        "units": replayed.units(),
+        "projection_position": replayed.position,
+        "as_of": as_of,
+        "generation": generation.number,
+    }
 
 
 # Verify ------------------------------------------------------------------------
@@ -220,10 +264,10 @@ class Verification:
     mismatches: list[Mismatch]
 
 
-def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) -> Verification:
+def verify(log: EventLog, generations: Generations, course_id: str | None = None) -> Verification:
     """Compares every stored course_progress and unit_progress row of the live generation with
     a replay of the log up to the position those rows reflect."""
-    generation, stored = _stored_snapshots(store, course_id)
+    generation, stored = _stored_snapshots(generations, course_id)
     fold = Fold(rule_named(generation.rules), {}, {})
     for page in log.pages(generation.position):
         fold.apply_all(page)
@@ -238,11 +282,10 @@ def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) ->
             (p.completed_units, p.total_units, p.percentage, e.completed_at, e.withdrawn),
         )
         for unit in fold.courses[e.course_id].units:
-            u = unit_progress(unit, e)
             replayed[(e.enrollment_id, unit.unit_id)] = (
                 e.learner_id,
                 e.course_id,
-                (u.completed, u.completed_modules, u.total_modules, u.percentage, u.completed_at),
+                unit_numbers(unit, e),
             )
     mismatches = []
     for key in sorted(stored.keys() | replayed.keys(), key=lambda k: (k[0], k[1] or "")):
@@ -262,18 +305,20 @@ def verify(log: EventLog, store: ProgressStore, course_id: str | None = None) ->
     return Verification(generation, checked, mismatches)
 
 
-def _stored_snapshots(store: ProgressStore, course_id: str | None) -> tuple[Generation, Snapshots]:
+def _stored_snapshots(
+    generations: Generations, course_id: str | None
+) -> tuple[Generation, Snapshots]:
     """The live generation's rows and position, read in one snapshot of the database."""
-    db = store.db
+    db = generations.db
     where, params = ("WHERE course_id = %s", (course_id,)) if course_id else ("", ())
     with db.transaction(commit=False) as cursor:
         if db.is_postgres:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(f"SELECT * FROM {store.generations_table} WHERE status = 'live'")
+        cursor.execute(f"SELECT * FROM {generations.table} WHERE status = 'live'")
         row = cursor.fetchone()
         if row is None:
             raise NotFoundError("no live projection generation", field="generation")
-        generation = store.generation_of(row)
+        generation = generations.of_row(row)
         tables = GenerationTables(db, generation.number)
         cursor.execute(f"SELECT * FROM {tables.course_progress} {where}", params)
         courses = cursor.fetchall()

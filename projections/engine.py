@@ -19,6 +19,8 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceEr
 from domain.enrollment import Enrollment
 from eventstore.log_reader import LogReader
 from eventstore.wakers import Waker
+from projections.batch_rows import BatchRows, batch_rows
+from projections.batch_writes import BatchWrites, PositionConflict
 from projections.collector import collector_paused
 from projections.fold import (
     COURSE_STRUCTURE_EVENTS,
@@ -28,14 +30,10 @@ from projections.fold import (
     Fold,
     course_key,
 )
+from projections.generations import Generation, Generations
+from projections.progress_tables import GenerationTables
 from projections.rules import rule_named
-from projections.store import (
-    BatchRows,
-    Generation,
-    GenerationTables,
-    PositionConflict,
-    ProgressStore,
-)
+from projections.state_loading import load_courses, load_enrollments
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +50,17 @@ class ProjectionEngine:
         self,
         recorder: ApplicationRecorder,
         mapper: Mapper[Any],
-        store: ProgressStore,
+        generations: Generations,
         *,
+        writes: BatchWrites | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
+        """`writes`: how batches are written (BatchWrites on the generations' database)."""
         self.recorder = recorder
         self.mapper = mapper
-        self.store = store
+        self.generations = generations
+        self.db = generations.db
+        self.writes = writes or BatchWrites(generations.db)
         self.reader = LogReader(recorder, mapper)
         self.batch_size = batch_size
         self._applied = threading.Condition()
@@ -69,7 +71,7 @@ class ProjectionEngine:
         batch = self.fold_batch(generation, Carried())
         if batch is None:
             return generation
-        self.store.write_rows(generation, batch.rows, batch.position)
+        self.writes.write(generation, batch.rows, batch.position)
         return replace(generation, position=batch.position)
 
     def fold_batch(
@@ -77,7 +79,7 @@ class ProjectionEngine:
     ) -> FoldedBatch | None:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
-        rows read from the database. `connection`: see ProgressStore.connection."""
+        rows read from the database. `connection`: see BatchWrites.connection."""
         with collector_paused():
             return self._fold_batch(generation, carried, connection)
 
@@ -89,12 +91,12 @@ class ProjectionEngine:
         )
         if last_position is None:
             return None
-        tables = GenerationTables(self.store.db, generation.number)
+        db, tables = self.db, GenerationTables(self.db, generation.number)
         restructured = {r[2] for r in records if r[0] in COURSE_STRUCTURE_EVENTS}
         enrollment_ids = {r[2] for r in records if r[0] in ENROLLMENT_EVENTS}
         created = [r for r in records if r[0] is Enrollment.Enrolled]
         structure_courses = carried.courses_over(
-            self.store.load_courses(tables, (), restructured), set(), restructured
+            load_courses(db, tables, (), restructured), set(), restructured
         )
         # An enrollment created in this batch has no row to load yet.
         # (Membership tests: `set - dict.keys()` walks the whole dict, the live one is large.)
@@ -102,23 +104,21 @@ class ProjectionEngine:
         known = carried.enrollments
         unknown = {e for e in enrollment_ids if e not in known and e not in new}
         enrollments = carried.enrollments_over(
-            self.store.load_enrollments(tables, unknown, structure_courses),
+            load_enrollments(db, tables, unknown, structure_courses),
             enrollment_ids,
             set(structure_courses),
         )
         new_enrollment_courses = {r[3]["course_id"] for r in created}
         needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
         courses = carried.courses_over(
-            self.store.load_courses(
-                tables, {c for c in needed if c not in carried.courses}, restructured
-            ),
+            load_courses(db, tables, {c for c in needed if c not in carried.courses}, restructured),
             needed,
             restructured,
         )
         fold = Fold(rule_named(generation.rules), courses, enrollments)
         fold.apply_records(records)
         return FoldedBatch(
-            rows=self.store.rows(fold, generation.rules),
+            rows=batch_rows(fold, generation.rules, db),
             position=last_position,
             events=len(records),
             changed=Carried(
@@ -148,7 +148,7 @@ class ProjectionEngine:
             return self._catch_up(generation, until, on_batch, None, None)
         # Live batches are small: one pooled connection for the reads and the writes of
         # this call saves the pool's check of a second one.
-        with self.store.connection() as connection:
+        with self.writes.connection() as connection:
             return self._catch_up(generation, until, on_batch, remembered, connection)
 
     def _catch_up(
@@ -159,7 +159,7 @@ class ProjectionEngine:
         remembered: Carried | None,
         connection: Any,
     ) -> Generation:
-        writes = BatchWriter(self.store, connection, overlap=self.store.db.is_postgres)
+        writes = WriteInFlight(self.writes, connection, overlap=self.db.is_postgres)
         carried = remembered if remembered is not None else Carried()
         try:
             while until is None or generation.position < until:
@@ -169,7 +169,7 @@ class ProjectionEngine:
                 except PositionConflict:
                     writes.cancel()
                     carried.clear()
-                    generation = self.store.generation(generation.number)
+                    generation = self.generations.get(generation.number)
                     if generation.status in ("retired", "cancelled"):
                         return generation
                     continue
@@ -189,7 +189,7 @@ class ProjectionEngine:
                 written = writes.finish()
             except PositionConflict:
                 carried.clear()
-                return self.store.generation(generation.number)
+                return self.generations.get(generation.number)
             if written is not None:
                 self._written(written, on_batch)
             return written or generation
@@ -229,10 +229,10 @@ class ProjectionEngine:
                 if not may_project():
                     generation = None
                     remembered.clear()
-                    self._announce(self.store.live_generation().position)
+                    self._announce(self.generations.live().position)
                 else:
                     if generation is None:
-                        generation = self.store.live_generation()
+                        generation = self.generations.live()
                         self._announce(generation.position)
                     generation = self.catch_up(generation, remembered=remembered)
                     if generation.status != "live":
@@ -316,12 +316,12 @@ class FoldedBatch:
     events: int
 
 
-class BatchWriter:
+class WriteInFlight:
     """At most one batch write in flight: a large batch on the writer thread (PostgreSQL),
     any other inline."""
 
-    def __init__(self, store: ProgressStore, connection: Any, *, overlap: bool) -> None:
-        self.store = store
+    def __init__(self, writes: BatchWrites, connection: Any, *, overlap: bool) -> None:
+        self.writes = writes
         self.connection = connection
         self.overlap = overlap
         self._pool: ThreadPoolExecutor | None = None
@@ -356,5 +356,5 @@ class BatchWriter:
             self._pool = None
 
     def _write(self, generation: Generation, batch: FoldedBatch, connection: Any) -> Generation:
-        self.store.write_rows(generation, batch.rows, batch.position, connection)
+        self.writes.write(generation, batch.rows, batch.position, connection)
         return replace(generation, position=batch.position)

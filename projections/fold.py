@@ -27,6 +27,10 @@ def course_key(course_id: str) -> str:
     return str(course_aggregate_id(course_id))
 
 
+# The fold's state, changed in place event by event and written back as rows; not a read
+# shape (those are in progress_documents.py).
+
+
 @dataclass
 class CourseState:
     course_id: str
@@ -49,25 +53,12 @@ class EnrollmentState:
     completed_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class UnitProgress:
-    unit_id: str
-    required: bool
-    completed: bool
-    completed_modules: int
-    total_modules: int
-    percentage: float
-    completed_at: datetime | None
-
-
-def unit_progress(unit: Unit, enrollment: EnrollmentState) -> UnitProgress:
-    return UnitProgress(unit.unit_id, unit.required, *unit_numbers(unit, enrollment))
-
-
 def unit_numbers(
     unit: Unit, enrollment: EnrollmentState
 ) -> tuple[bool, int, int, float, datetime | None]:
-    """completed, completed_modules, total_modules, percentage, completed_at."""
+    """completed, completed_modules, total_modules, percentage, completed_at: a unit's
+    numbers as its unit_progress row holds them (the read document's shape is
+    progress_documents.UnitProgress)."""
     module_ids = unit.module_ids
     completed_modules = enrollment.completed_modules
     done_modules = sum([m in completed_modules for m in module_ids])

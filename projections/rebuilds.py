@@ -3,7 +3,7 @@ to the head, then switch reads in one transaction.
 
 A rebuild's only state is its generation row (rules, status, tracking position), so a rebuild
 that dies is resumed by starting it again with the same rules; a cancelled one stops at its
-next batch because the store refuses to write to it.
+next batch because its batch writes refuse to write to it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from domain.errors import AlreadyExistsError, NotFoundError
 from eventstore.database import Database, Row
 from projections.engine import ProjectionEngine
-from projections.store import Generation, GenerationNotFound, GenerationTables, ProgressStore
+from projections.generations import Generation, GenerationNotFound
+from projections.progress_tables import GenerationTables
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,15 @@ class RebuildStopped(Exception):
 
 class Rebuilder:
     def __init__(
-        self,
-        engine: ProjectionEngine,
-        store: ProgressStore,
-        on_switched: Callable[[], None] = lambda: None,
+        self, engine: ProjectionEngine, on_switched: Callable[[], None] = lambda: None
     ) -> None:
         self.engine = engine
-        self.store = store
+        self.generations = engine.generations
         self.on_switched = on_switched
 
     def begin(self, rules: str) -> Generation:
         """The generation a dead rebuild under these rules left behind, or a new one."""
-        building = [g for g in self.store.generations() if g.status == "building"]
+        building = [g for g in self.generations.all() if g.status == "building"]
         for generation in building:
             if generation.rules == rules:
                 return generation
@@ -54,7 +52,7 @@ class Rebuilder:
                 "cancel it before rebuilding under other rules",
                 field="rules",
             )
-        return self.store.create_generation(rules)
+        return self.generations.create(rules)
 
     def run(
         self,
@@ -67,23 +65,23 @@ class Rebuilder:
         live, still building (no switch asked), or cancelled."""
         while True:
             generation = self.engine.catch_up(generation, on_batch=on_batch)
-            current = self.store.generation(generation.number)
+            current = self.generations.get(generation.number)
             if current.status != "building" or not switch:
                 return current
-            if self.store.switch_when_caught_up(current.number):
+            if self.generations.switch_when_caught_up(current.number):
                 self.on_switched()
-                return self.store.generation(current.number)
+                return self.generations.get(current.number)
             generation = current
 
     def cancel(self, number: int) -> Generation:
         self.generation(number)
-        if not self.store.cancel_building(number):
+        if not self.generations.cancel_building(number):
             status = self.generation(number).status
             raise RebuildConflict(
                 f"generation {number} is {status}; only a building one can be cancelled",
                 field="generation",
             )
-        return self.store.generation(number)
+        return self.generations.get(number)
 
     def drop(self, number: int) -> None:
         generation = self.generation(number)
@@ -93,11 +91,11 @@ class Rebuilder:
                 f"generation {number} is {generation.status}; {verb} before dropping it",
                 field="generation",
             )
-        self.store.drop_generation(number)
+        self.generations.drop(number)
 
     def generation(self, number: int) -> Generation:
         try:
-            return self.store.generation(number)
+            return self.generations.get(number)
         except GenerationNotFound as error:
             raise NotFoundError(str(error), field="generation") from None
 
@@ -198,7 +196,7 @@ class RebuildJobs:
     """Rebuilds started through the API. One thread per generation: starting the same rebuild
     again joins the one under way (and asks it to switch if this start does). The live
     projector only ever writes the live generation and a rebuild only a building one; the
-    switch hands the new generation over, and the store's position check refuses any write
+    switch hands the new generation over, and the writes' position check refuses any write
     that was not next in line."""
 
     def __init__(self, rebuilder: Rebuilder) -> None:

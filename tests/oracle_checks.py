@@ -12,7 +12,7 @@ import orjson
 from bootstrap import LedgerServices
 from eventstore.database import Database
 from ledger.application import ProgressLedger
-from projections.store import GenerationTables
+from projections.progress_tables import GenerationTables
 from tests.oracle import LoggedEvent, Oracle, Row
 
 PAGE = 500
@@ -135,7 +135,7 @@ def assert_engine_agrees_with_oracle(
 ) -> None:
     """The live generation (or the one named) against the oracle's replay of the whole log.
     The generation must have projected the whole log."""
-    number = generation or services.store.live_generation().number
-    projected = services.store.generation(number)
+    number = generation or services.generations.live().number
+    projected = services.generations.get(number)
     assert projected.position == services.ledger.head_position()
     assert_rows_agree(services.db, oracle_of_log(services.ledger), projected.rules, generation)

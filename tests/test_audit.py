@@ -12,7 +12,7 @@ from bootstrap import LedgerServices, Settings
 from cli.progress_ledger import main
 from domain.course import Module, Unit
 from projections.audit import EventLog, timeline, verify
-from projections.store import GenerationTables
+from projections.progress_tables import GenerationTables
 from tests.factories import four_unit_course
 from tests.test_projection import make_history, project
 
@@ -63,10 +63,10 @@ def test_verify_passes_then_catches_a_corrupted_row(
 ) -> None:
     make_history(services)
     project(services)
-    clean = verify(event_log(services), services.store)
+    clean = verify(event_log(services), services.generations)
     assert (clean.checked, clean.mismatches) == (12, [])  # and their 12 × 4 unit rows
 
-    live = services.store.live_generation()
+    live = services.generations.live()
     with services.db.transaction() as cursor:
         cursor.execute(
             f"UPDATE {GenerationTables(services.db, live.number).course_progress} "
@@ -74,7 +74,7 @@ def test_verify_passes_then_catches_a_corrupted_row(
             ("learner-3",),
         )
 
-    [mismatch] = verify(event_log(services), services.store).mismatches
+    [mismatch] = verify(event_log(services), services.generations).mismatches
     assert (mismatch.learner_id, mismatch.course_id, mismatch.unit_id) == ("learner-3", "c1", None)
     assert mismatch.stored is not None and mismatch.replayed is not None
     assert (mismatch.stored[2], mismatch.replayed[2]) == (99.0, 50.0)
@@ -92,7 +92,7 @@ def test_verify_passes_then_catches_a_corrupted_row(
             "SET completed = %s WHERE learner_id = %s AND unit_id = %s",
             (True, "learner-4", "u4"),
         )
-    unit_mismatches = verify(event_log(services), services.store).mismatches
+    unit_mismatches = verify(event_log(services), services.generations).mismatches
     assert sorted((m.learner_id, m.unit_id or "") for m in unit_mismatches) == [
         ("learner-3", ""),
         ("learner-4", "u4"),

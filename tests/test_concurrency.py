@@ -17,6 +17,7 @@ from tests.conftest import Server
 from tests.factories import four_unit_course
 from tests.http_helpers import call, numbers, path, progress, unit_numbers
 from tests.oracle_checks import assert_engine_agrees_with_oracle
+from tests.test_projection import numbers as projection_numbers
 from tests.test_projection import table_rows
 
 T = TypeVar("T")
@@ -96,7 +97,7 @@ def test_a_projector_reading_while_writers_append_skips_nothing(
     ledger.create_course("c1", "Course", four_unit_course())
     writers, learners_each = 4, 12
     # Small batches, so the projector reads many times while the writers are appending.
-    projector = ProjectionEngine(ledger.recorder, ledger.mapper, services.store, batch_size=5)
+    projector = ProjectionEngine(ledger.recorder, ledger.mapper, services.generations, batch_size=5)
     writing = threading.Event()
     writing.set()
     batches_while_writing: list[int] = []
@@ -104,7 +105,7 @@ def test_a_projector_reading_while_writers_append_skips_nothing(
     def project_while_writing() -> None:
         while writing.is_set():
             projector.catch_up(
-                services.store.live_generation(),
+                services.generations.live(),
                 on_batch=lambda g: batches_while_writing.append(g.position),
             )
             services.waker.wait(0.05)
@@ -127,12 +128,10 @@ def test_a_projector_reading_while_writers_append_skips_nothing(
         writing.clear()
         reader.join(timeout=60)
 
-    live = projector.catch_up(services.store.live_generation())
+    live = projector.catch_up(services.generations.live())
     assert live.position == ledger.head_position()
     assert len(batches_while_writing) > 1
     assert_engine_agrees_with_oracle(services)
     rows = table_rows(services, live.number)["course_progress"]
     assert len(rows) == writers * learners_each
-    view = services.queries.learner_course("learner-1-1", "c1").value
-    assert view is not None
-    assert (view.completed_units, view.total_units, view.percentage) == (2, 5, 40.0)
+    assert projection_numbers(services, "learner-1-1") == (2, 5, 40.0)

@@ -170,7 +170,7 @@ class History:
         self.ledger = services.ledger
         self.oracle = Oracle()
         self.seen = self.ledger.head_position()
-        self.live = services.store.live_generation()
+        self.live = services.generations.live()
         self.remembered = Carried()  # as the server's live projector keeps them
 
     def command(self, step: Step) -> None:
@@ -277,7 +277,7 @@ def test_the_oracle_is_told_apart_from_a_wrong_fold(settings: Settings, tmp_path
         run.command(("enroll", "ada", "c0"))
         run.project_live("enrolled")
         services.ledger.complete_unit(enrollment_aggregate_id("c0", "ada"), "u0", STARTED)
-        services.engine.catch_up(services.store.live_generation())
+        services.engine.catch_up(services.generations.live())
         with pytest.raises(AssertionError, match="completed_units"):
             assert_rows_agree(services.db, run.oracle, "units-v1")  # the oracle never saw it
 

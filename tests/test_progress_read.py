@@ -1,8 +1,12 @@
 """A learner's progress in a course, read the plain way (no query string), as a dashboard
-polls it: the same answer as a read-your-writes read, and refused exactly as before when
-the key, its scope or an id is wrong."""
+polls it: the document a learner's history says it must be, the same answer as a
+read-your-writes read, and refused exactly as before when the key, its scope or an id is
+wrong."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import httpx
 
@@ -25,8 +29,11 @@ def test_a_plain_read_answers_like_a_waiting_read_and_refuses_like_it(
         enrolled = client.post(
             "/v1/enrollments", json={"learner_id": "ada", "course_id": course}, headers=writer
         )
-        completion = f"/v1/enrollments/{enrolled.json()['enrollment_id']}/units/u2/completion"
-        assert client.post(completion, headers=writer).status_code == 200
+        enrollment_id = enrolled.json()["enrollment_id"]
+        completion = client.post(
+            f"/v1/enrollments/{enrollment_id}/units/u2/completion", headers=writer
+        )
+        assert completion.status_code == 200
         position = head(client, reader)
 
         waited = client.get(url, params={"min_position": position}, headers=reader)
@@ -34,8 +41,17 @@ def test_a_plain_read_answers_like_a_waiting_read_and_refuses_like_it(
         plain = client.get(url, headers=reader)
         assert plain.status_code == 200, plain.text
         assert plain.headers["content-type"] == "application/json"
-        assert plain.json() == waited.json()
-        assert plain.json()["completed_units"] == 1
+        history = client.get(f"/v1/enrollments/{enrollment_id}/history", headers=reader).json()
+        expected = expected_progress(
+            course,
+            enrollment_id,
+            position=completion.json()["position"],
+            updated_at=history["events"][-1]["recorded_at"],  # replayed from the events
+            projection_position=position,
+        )
+        # Byte for byte: every field, its value and its place.
+        assert plain.content == json.dumps(expected, separators=(",", ":")).encode()
+        assert waited.content == plain.content
 
         for headers in (
             {},
@@ -62,3 +78,37 @@ def test_a_plain_read_answers_like_a_waiting_read_and_refuses_like_it(
             "course_id",
         )
     assert '"key":"k-read"' in guarded.log_path.read_text()  # the reader is named in the log
+
+
+def expected_progress(
+    course: str, enrollment_id: str, *, position: int, updated_at: str, projection_position: int
+) -> dict[str, Any]:
+    """Ada's document after completing u2 of `course_body`'s four units, written out by hand:
+    every field, in the API's order."""
+
+    def unit(unit_id: str, *, required: bool = True, modules: int = 0) -> dict[str, Any]:
+        completed = unit_id == "u2"
+        return {
+            "unit_id": unit_id,
+            "required": required,
+            "completed": completed,
+            "completed_modules": 0,
+            "total_modules": modules,
+            "percentage": 100.0 if completed else 0.0,
+        }
+
+    return {
+        "learner_id": "ada",
+        "course_id": course,
+        "enrollment_id": enrollment_id,
+        "completed_units": 1,
+        "total_units": 4,
+        "percentage": 25.0,
+        "completed_at": None,
+        "updated_at": updated_at,
+        "position": position,
+        "rules": "units-v1",
+        "withdrawn": False,
+        "units": [unit("u1", modules=2), unit("u2"), unit("u3", required=False), unit("u4")],
+        "projection_position": projection_position,
+    }

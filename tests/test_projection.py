@@ -9,20 +9,23 @@ import pytest
 from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from eventstore.database import Cursor
+from projections.batch_rows import BatchRows
+from projections.batch_writes import BatchWrites
 from projections.engine import Carried, ProjectionEngine
-from projections.store import BatchRows, GenerationTables, ProgressStore
+from projections.progress_tables import GenerationTables
 from tests.factories import four_unit_course
 from tests.oracle_checks import assert_engine_agrees_with_oracle
+from tests.progress_reading import progress_of
 
 
 def project(services: LedgerServices) -> None:
-    services.engine.catch_up(services.store.live_generation())
+    services.engine.catch_up(services.generations.live())
 
 
 def numbers(services: LedgerServices, learner: str, course: str = "c1") -> tuple[int, int, float]:
-    view = services.queries.learner_course(learner, course).value
-    assert view is not None
-    return view.completed_units, view.total_units, view.percentage
+    """As the API's route reads them."""
+    progress = progress_of(services, learner, course)
+    return progress["completed_units"], progress["total_units"], progress["percentage"]
 
 
 def test_progress_follows_completions_and_structure(services: LedgerServices) -> None:
@@ -33,9 +36,8 @@ def test_progress_follows_completions_and_structure(services: LedgerServices) ->
     ledger.complete_module(ada, "m1")
     project(services)
     assert numbers(services, "ada") == (0, 4, 0.0)
-    unit = services.queries.learner_course("ada", "c1").value
-    assert unit is not None
-    assert (unit.units[0].completed_modules, unit.units[0].percentage) == (1, 50.0)
+    first_unit = progress_of(services, "ada", "c1")["units"][0]
+    assert (first_unit["completed_modules"], first_unit["percentage"]) == (1, 50.0)
 
     ledger.complete_module(ada, "m2")
     ledger.complete_unit(ada, "u2")
@@ -63,17 +65,15 @@ def test_completed_at_is_when_the_learner_reached_100(services: LedgerServices) 
     finished = ledger.get_enrollment(ada).modified_on
     ledger.complete_module(ada, "x", occurred_at=finished)
     project(services)
-    view = services.queries.learner_course("ada", "c1").value
-    assert view is not None
-    assert view.percentage == 100.0
-    assert view.completed_at == finished
+    progress = progress_of(services, "ada", "c1")
+    assert progress["percentage"] == 100.0
+    assert progress["completed_at"] == finished
 
     ledger.add_module("c1", "b", Module("y"))  # b stays completed: completion is a fact
     ledger.add_unit("c1", Unit("c"))
     project(services)
-    reopened = services.queries.learner_course("ada", "c1").value
-    assert reopened is not None
-    assert (reopened.percentage, reopened.completed_at) == (66.67, None)
+    reopened = progress_of(services, "ada", "c1")
+    assert (reopened["percentage"], reopened["completed_at"]) == (66.67, None)
 
 
 def test_withdrawn_enrollments_stay_readable(services: LedgerServices) -> None:
@@ -83,9 +83,8 @@ def test_withdrawn_enrollments_stay_readable(services: LedgerServices) -> None:
     ledger.complete_unit(ada, "u2")
     ledger.withdraw(ada)
     project(services)
-    view = services.queries.learner_course("ada", "c1").value
-    assert view is not None
-    assert (view.withdrawn, view.percentage) == (True, 25.0)
+    progress = progress_of(services, "ada", "c1")
+    assert (progress["withdrawn"], progress["percentage"]) == (True, 25.0)
 
 
 def test_a_course_without_units_is_zero_percent(services: LedgerServices) -> None:
@@ -95,7 +94,7 @@ def test_a_course_without_units_is_zero_percent(services: LedgerServices) -> Non
     assert numbers(services, "ada") == (0, 0, 0.0)
 
 
-class CrashingStore(ProgressStore):
+class CrashingWrites(BatchWrites):
     """Writes the rows of every third batch, then dies before the tracking position."""
 
     def __init__(self, *args: Any) -> None:
@@ -144,18 +143,21 @@ def make_history(services: LedgerServices) -> None:
 def test_a_crash_mid_batch_neither_double_counts_nor_skips(services: LedgerServices) -> None:
     make_history(services)
     head = services.ledger.head_position()
-    crashing = CrashingStore(services.db)
     engine = ProjectionEngine(
-        services.ledger.recorder, services.ledger.mapper, crashing, batch_size=7
+        services.ledger.recorder,
+        services.ledger.mapper,
+        services.generations,
+        writes=CrashingWrites(services.db),
+        batch_size=7,
     )
-    live = services.store.live_generation()
+    live = services.generations.live()
     crashes = 0
     while live.position < head:
         try:
             engine.catch_up(live)
         except RuntimeError:
             crashes += 1
-        live = services.store.live_generation()  # a restart reads the tracking position
+        live = services.generations.live()  # a restart reads the tracking position
     assert crashes >= 2
 
     assert_engine_agrees_with_oracle(services)
@@ -170,19 +172,19 @@ def test_live_projectors_taking_turns_drop_the_states_they_remembered(
     ledger = services.ledger
     ledger.create_course("c1", "Course", four_unit_course())
     ada = ledger.enroll("ada", "c1").enrollment.id
-    engines = [ProjectionEngine(ledger.recorder, ledger.mapper, services.store) for _ in "ab"]
+    engines = [ProjectionEngine(ledger.recorder, ledger.mapper, services.generations) for _ in "ab"]
     remembered = [Carried(), Carried()]
-    generations = [services.store.live_generation()] * 2
+    generations = [services.generations.live()] * 2
     for turn, unit in enumerate(["u4", "u3", "u2"]):
         ledger.complete_unit(ada, unit)
         for index in (turn % 2, 1 - turn % 2):  # the other one goes first each turn
             generations[index] = engines[index].catch_up(
                 generations[index], remembered=remembered[index]
             )
-    live = services.store.live_generation()
+    live = services.generations.live()
     assert live.position == ledger.head_position()
     assert numbers(services, "ada")[0] == 3
-    replay = services.engine.catch_up(services.store.create_generation(live.rules))
+    replay = services.engine.catch_up(services.generations.create(live.rules))
     assert table_rows(services, live.number) == table_rows(services, replay.number)
 
 
@@ -190,24 +192,26 @@ def test_rebuild_switches_reads_to_a_new_generation(services: LedgerServices) ->
     make_history(services)
     project(services)
     before = numbers(services, "learner-3")
-    old = services.store.live_generation()
-    rebuilt = services.engine.catch_up(services.store.create_generation("required-units-v2"))
-    services.store.switch_live(rebuilt.number)
-    after = services.queries.learner_course("learner-3", "c1").value
-    assert after is not None
-    assert after.rules == "required-units-v2"
-    assert services.store.generation(old.number).status == "retired"
+    old = services.generations.live()
+    rebuilt = services.engine.catch_up(services.generations.create("required-units-v2"))
+    services.generations.switch_live(rebuilt.number)
+    after = progress_of(services, "learner-3", "c1")
+    assert after["rules"] == "required-units-v2"
+    assert services.generations.get(old.number).status == "retired"
     # learner-3 completed u1 (both modules) and u4; u3 is optional under the new rules.
     assert before == (2, 4, 50.0)
-    assert (after.completed_units, after.total_units, after.percentage) == (2, 3, 66.67)
+    assert numbers(services, "learner-3") == (2, 3, 66.67)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 5000])
 def test_batch_size_does_not_change_the_result(services: LedgerServices, batch_size: int) -> None:
     make_history(services)
     engine = ProjectionEngine(
-        services.ledger.recorder, services.ledger.mapper, services.store, batch_size=batch_size
+        services.ledger.recorder,
+        services.ledger.mapper,
+        services.generations,
+        batch_size=batch_size,
     )
-    small = engine.catch_up(services.store.live_generation())
-    whole = services.engine.catch_up(services.store.create_generation(small.rules))
+    small = engine.catch_up(services.generations.live())
+    whole = services.engine.catch_up(services.generations.create(small.rules))
     assert table_rows(services, small.number) == table_rows(services, whole.number)

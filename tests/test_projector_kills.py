@@ -63,7 +63,7 @@ class Load:
             n += 1
 
     def ahead(self) -> int:
-        return self.ledger.head_position() - self.services.store.live_generation().position
+        return self.ledger.head_position() - self.services.generations.live().position
 
     def burst(self, n: int, rng: random.Random) -> None:
         ledger = self.ledger
@@ -109,7 +109,7 @@ def test_a_projector_killed_mid_batch_resumes_exactly(settings: Settings, tmp_pa
     positions = []
 
     def live() -> tuple[int, int]:
-        return 0, services.store.live_generation().position
+        return 0, services.generations.live().position
 
     try:
         with Load(services, lag=LAG):
@@ -119,7 +119,7 @@ def test_a_projector_killed_mid_batch_resumes_exactly(settings: Settings, tmp_pa
         head = services.ledger.head_position()
         projector = start_cli(settings, log, "project", extra_env=SMALL_BATCHES)
         try:
-            wait_until(lambda: services.store.live_generation().position == head, "catch up")
+            wait_until(lambda: services.generations.live().position == head, "catch up")
         finally:
             stop(projector)
         # The kills landed while it was projecting, not only while it started up.
@@ -132,7 +132,7 @@ def test_a_projector_killed_mid_batch_resumes_exactly(settings: Settings, tmp_pa
 def rebuild_progress(services: LedgerServices) -> tuple[int, int]:
     """(generation, position) of the newest generation being rebuilt, or of the live one."""
     newest = max(
-        (g for g in services.store.generations() if g.status in ("building", "live")),
+        (g for g in services.generations.all() if g.status in ("building", "live")),
         key=lambda g: g.number,
     )
     return newest.number, newest.position
@@ -162,7 +162,7 @@ def test_a_rebuild_killed_at_random_points_resumes_exactly(
         # switch leaves it live, and the next run starts a new generation).
         assert seen == sorted(seen), seen
         assert len({number for number, _ in seen}) < len(seen), seen
-        building = [g for g in services.store.generations() if g.status == "building"]
+        building = [g for g in services.generations.all() if g.status == "building"]
         for generation in building:
             resumed = services.engine.catch_up(generation)
             assert_engine_agrees_with_oracle(services, resumed.number)

@@ -10,6 +10,7 @@ import pytest
 from bootstrap import Settings, bootstrap
 from tests.factories import four_unit_course
 from tests.processes import start_cli, stop, wait_until
+from tests.progress_reading import progress_of
 
 ACQUIRED = "acquired: this process projects"
 WAITING = "is held by another process: waiting"
@@ -32,10 +33,10 @@ def test_only_one_projector_projects_and_the_other_takes_over(
         second = start_cli(postgres_settings, logs[1], "project")
         wait_until(lambda: WAITING in logs[1].read_text(), 30, "the second projector to wait")
         head = ledger.head_position()
-        wait_until(lambda: services.store.live_generation().position == head, 30, "projection")
+        wait_until(lambda: services.generations.live().position == head, 30, "projection")
         ledger.complete_unit(ledger.enroll("late", "c1").enrollment.id, "u4")
         head = ledger.head_position()
-        wait_until(lambda: services.store.live_generation().position == head, 30, "projection")
+        wait_until(lambda: services.generations.live().position == head, 30, "projection")
         assert ACQUIRED not in logs[1].read_text()
 
         first.kill()  # SIGKILL: PostgreSQL frees the lock with the dead session
@@ -43,9 +44,8 @@ def test_only_one_projector_projects_and_the_other_takes_over(
         ledger.complete_unit(ledger.enroll("after", "c1").enrollment.id, "u4")
         head = ledger.head_position()
         wait_until(lambda: ACQUIRED in logs[1].read_text(), 30, "the second to take over")
-        wait_until(lambda: services.store.live_generation().position == head, 30, "projection")
-        view = services.queries.learner_course("after", "c1").value
-        assert view is not None and view.completed_units == 1
+        wait_until(lambda: services.generations.live().position == head, 30, "projection")
+        assert progress_of(services, "after", "c1")["completed_units"] == 1
     finally:
         stop(first)
         if second is not None:

@@ -25,7 +25,7 @@ def rebuild(services: LedgerServices, *options: str) -> subprocess.CompletedProc
 def test_rebuild_replays_into_a_new_live_generation(services: LedgerServices) -> None:
     make_history(services)
     project(services)
-    old = services.store.live_generation()
+    old = services.generations.live()
     before = {learner: numbers(services, learner) for learner in ("learner-0", "learner-3")}
 
     finished = rebuild(services)
@@ -40,9 +40,9 @@ def test_rebuild_replays_into_a_new_live_generation(services: LedgerServices) ->
     assert f"{head:,}/{head:,}" in finished.stderr  # the progress bar reached the end
     assert finished.stdout == ""
 
-    live = services.store.live_generation()
+    live = services.generations.live()
     assert (live.number, live.position, live.rules) == (old.number + 1, head, old.rules)
-    assert services.store.generation(old.number).status == "retired"
+    assert services.generations.get(old.number).status == "retired"
     after = {learner: numbers(services, learner) for learner in before}
     assert after == before == {"learner-0": (1, 4, 25.0), "learner-3": (2, 4, 50.0)}
     assert table_rows(services, live.number) == table_rows(services, old.number)
@@ -57,7 +57,7 @@ def test_rebuild_beside_a_process_that_keeps_writing(services: LedgerServices) -
     def keep_writing() -> None:
         while not stop.is_set():
             enrolled = services.ledger.enroll(f"late-{len(written)}", "c1")
-            services.engine.catch_up(services.store.live_generation())
+            services.engine.catch_up(services.generations.live())
             written.append(enrolled.recorded.position)
 
     writer = threading.Thread(target=keep_writing)
@@ -70,9 +70,9 @@ def test_rebuild_beside_a_process_that_keeps_writing(services: LedgerServices) -
 
     assert finished.returncode == 0, finished.stderr
     assert written, "the writer wrote nothing while the rebuild ran"
-    live = services.engine.catch_up(services.store.live_generation())
+    live = services.engine.catch_up(services.generations.live())
     assert live.position == services.ledger.head_position()
-    replay = services.engine.catch_up(services.store.create_generation(live.rules))
+    replay = services.engine.catch_up(services.generations.create(live.rules))
     assert table_rows(services, live.number) == table_rows(services, replay.number)
 
 
@@ -83,7 +83,7 @@ def test_rebuild_under_new_rules_changes_the_numbers(services: LedgerServices) -
     finished = rebuild(services, "--rules", "required-units-v2")
 
     assert finished.returncode == 0, finished.stderr
-    assert services.store.live_generation().rules == "required-units-v2"
+    assert services.generations.live().rules == "required-units-v2"
     # u3 is optional: under required-units-v2 it neither counts nor helps.
     assert numbers(services, "learner-3") == (2, 3, 66.67)
 
@@ -91,10 +91,10 @@ def test_rebuild_under_new_rules_changes_the_numbers(services: LedgerServices) -
 def test_rebuild_refuses_unknown_rules_without_touching_anything(
     services: LedgerServices,
 ) -> None:
-    before = services.store.generations()
+    before = services.generations.all()
 
     finished = rebuild(services, "--rules", "no-such-rules")
 
     assert finished.returncode == 2
     assert "invalid choice: 'no-such-rules'" in finished.stderr
-    assert services.store.generations() == before
+    assert services.generations.all() == before

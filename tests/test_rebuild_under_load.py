@@ -189,7 +189,7 @@ def test_a_rebuild_under_load_switches_without_a_failed_request(
     assert all(s.body["rules"] == NEW for s in load.samples if s.started > seen_live)
 
     log = EventLog(ledger.recorder, ledger.mapper, services.db)
-    checked = verify(log, services.store)
+    checked = verify(log, services.generations)
     assert (checked.generation.rules, checked.mismatches) == (NEW, [])
     assert checked.checked == PAST_LEARNERS + sum(len(mine) for mine in enrollments)
 

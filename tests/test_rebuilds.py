@@ -14,8 +14,8 @@ from cli.progress_ledger import main
 from domain.errors import AlreadyExistsError
 from projections.audit import EventLog, verify
 from projections.engine import ProjectionEngine
+from projections.generations import Generation
 from projections.rebuilds import Rebuilder, diff_generations
-from projections.store import Generation
 from tests.test_audit import use_database
 from tests.test_projection import make_history, numbers, project, table_rows
 
@@ -28,9 +28,9 @@ def test_a_rebuild_that_dies_resumes_from_its_own_position(services: LedgerServi
     make_history(services)
     project(services)
     engine = ProjectionEngine(
-        services.ledger.recorder, services.ledger.mapper, services.store, batch_size=5
+        services.ledger.recorder, services.ledger.mapper, services.generations, batch_size=5
     )
-    rebuilder = Rebuilder(engine, services.store)
+    rebuilder = Rebuilder(engine)
     generation = rebuilder.begin("required-units-v2")
 
     def die_after_two_batches(moved: Generation) -> None:
@@ -48,32 +48,32 @@ def test_a_rebuild_that_dies_resumes_from_its_own_position(services: LedgerServi
     assert (ended.status, ended.position) == ("live", services.ledger.head_position())
     assert numbers(services, "learner-3") == (2, 3, 66.67)
 
-    in_one_go = services.engine.catch_up(services.store.create_generation("required-units-v2"))
+    in_one_go = services.engine.catch_up(services.generations.create("required-units-v2"))
     assert table_rows(services, ended.number) == table_rows(services, in_one_go.number)
     log = EventLog(services.ledger.recorder, services.ledger.mapper, services.db)
-    assert verify(log, services.store).mismatches == []
+    assert verify(log, services.generations).mismatches == []
 
 
 def test_a_cancelled_rebuild_stops_and_can_be_dropped(services: LedgerServices) -> None:
     make_history(services)
     project(services)
-    rebuilder = Rebuilder(services.engine, services.store)
-    live = services.store.live_generation()
+    rebuilder = Rebuilder(services.engine)
+    live = services.generations.live()
     building = rebuilder.begin("weighted-v1")
     with pytest.raises(AlreadyExistsError, match="cancel it before"):
         rebuilder.begin("required-units-v2")
 
     assert rebuilder.cancel(building.number).status == "cancelled"
     ended = rebuilder.run(building)
-    assert (ended.status, ended.position) == ("cancelled", 0)  # the store refused its writes
-    assert services.store.live_generation().number == live.number
+    assert (ended.status, ended.position) == ("cancelled", 0)  # its batch writes were refused
+    assert services.generations.live().number == live.number
 
     with pytest.raises(AlreadyExistsError, match="live"):
         rebuilder.drop(live.number)
     with pytest.raises(AlreadyExistsError, match="only a building one"):
         rebuilder.cancel(live.number)
     rebuilder.drop(building.number)
-    assert [g.number for g in services.store.generations()] == [live.number]
+    assert [g.number for g in services.generations.all()] == [live.number]
 
 
 def test_dry_run_reports_the_changes_then_the_rebuild_switches(
@@ -88,7 +88,7 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
 
     assert main(["rebuild", "--rules", "required-units-v2", "--dry-run"]) == 0
     captured = capsys.readouterr()
-    [candidate] = [g for g in services.store.generations() if g.status == "building"]
+    [candidate] = [g for g in services.generations.all() if g.status == "building"]
     diff = diff_generations(services.db, 1, candidate.number)
     assert diff.changed == 12  # every total drops from 4 to 3: u3 is optional
     changes = {c.learner_id: c for c in diff.learners}
@@ -99,12 +99,12 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
     assert "events/s ETA" in captured.err
     assert f"{diff.changed} snapshots change from generation 1" in captured.out
     assert "learner-3 c1: 50.0% -> 66.67%, completed False -> False" in captured.out
-    assert services.store.live_generation().number == 1
+    assert services.generations.live().number == 1
 
     assert main(["rebuild", "--rules", "required-units-v2"]) == 0
     captured = capsys.readouterr()
     assert f"resuming generation {candidate.number}" in captured.err
-    assert services.store.live_generation().number == candidate.number
+    assert services.generations.live().number == candidate.number
     assert numbers(services, "learner-3") == (2, 3, 66.67)
 
     assert main(["projections", "drop", "1"]) == 0
@@ -188,15 +188,16 @@ def test_rebuilds_through_the_api(client: httpx.Client) -> None:
 def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
     services: LedgerServices,
 ) -> None:
-    """An API rebuild thread and a CLI resume of the same generation: the store's position
+    """An API rebuild thread and a CLI resume of the same generation: the writes' position
     check lets exactly one write each batch, and the other carries on from there."""
     make_history(services)
-    store = services.store
-    generation = Rebuilder(services.engine, store).begin("required-units-v2")
+    generations = services.generations
+    generation = Rebuilder(services.engine).begin("required-units-v2")
     rebuilders = [
         Rebuilder(
-            ProjectionEngine(services.ledger.recorder, services.ledger.mapper, store, batch_size=3),
-            store,
+            ProjectionEngine(
+                services.ledger.recorder, services.ledger.mapper, generations, batch_size=3
+            )
         )
         for _ in range(2)
     ]
@@ -210,7 +211,7 @@ def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads), "a rebuilder is stuck"
 
-    built = store.generation(generation.number)
+    built = generations.get(generation.number)
     assert (built.status, built.position) == ("building", services.ledger.head_position())
-    in_one_go = services.engine.catch_up(store.create_generation("required-units-v2"))
+    in_one_go = services.engine.catch_up(generations.create("required-units-v2"))
     assert table_rows(services, built.number) == table_rows(services, in_one_go.number)

@@ -19,7 +19,7 @@ def test_processes_starting_together_on_a_new_database_all_come_up(settings: Set
 
     started = all_at_once(4, start)
     try:
-        generations = [services.store.generations() for services in started]
+        generations = [services.generations.all() for services in started]
         assert all(found == generations[0] for found in generations)
         assert [(g.number, g.status) for g in generations[0]] == [(1, "live")]
     finally:

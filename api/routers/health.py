@@ -22,7 +22,7 @@ def healthz() -> dict[str, str]:
 def readyz(services: Services) -> Ready:
     """The database answers; how far the live projection is behind the log."""
     head = services.ledger.head_position()
-    generation = services.store.live_generation()
+    generation = services.generations.live()
     return Ready(
         status="ready",
         database="ok",

@@ -1,21 +1,17 @@
-"""Audit: an enrollment's timeline, and progress as it stood at an instant, both replayed from
-the events rather than read from the snapshots."""
+"""Audit: an enrollment's timeline, replayed from the events rather than read from the
+snapshots. (Progress as it stood at an instant is the progress route's `as_of`.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from api.audit_schemas import HistoryEventOut, HistoryOut, ProgressAsOfOut
+from api.audit_schemas import HistoryEventOut, HistoryOut
 from api.dependencies import Services
-from api.schemas import UnitProgressOut
 from bootstrap import LedgerServices
-from domain.errors import NotFoundError
-from domain.identifiers import enrollment_aggregate_id
-from projections.audit import EventLog, generation_at, timeline
+from projections.audit import EventLog, timeline
 
 router = APIRouter(prefix="/v1/enrollments", tags=["audit"])
 
@@ -34,7 +30,7 @@ def enrollment_history(
     ] = None,
 ) -> HistoryOut:
     """Every event of the enrollment, and each course change that moved its numbers, in order."""
-    replayed = timeline(event_log(services), enrollment_id, services.store.live_generation().rules)
+    replayed = timeline(event_log(services), enrollment_id, services.generations.live().rules)
     moments = [m for m in replayed.moments if after is None or m.position > after]
     page = moments[:limit]
     return HistoryOut(
@@ -59,37 +55,4 @@ def enrollment_history(
             for m in page
         ],
         next=page[-1].position if len(moments) > limit else None,
-    )
-
-
-def progress_as_of(
-    services: LedgerServices, learner_id: str, course_id: str, as_of: datetime
-) -> ProgressAsOfOut:
-    """Replays the enrollment and its course up to `as_of` under the rules then live."""
-    generation = generation_at(services.store, as_of)
-    enrollment_id = enrollment_aggregate_id(course_id, learner_id)
-    try:
-        replayed = timeline(event_log(services), enrollment_id, generation.rules, as_of)
-    except NotFoundError:
-        raise NotFoundError(
-            f"learner {learner_id!r} was not enrolled in course {course_id!r} at {as_of}",
-            field="learner_id",
-        ) from None
-    progress = replayed.progress
-    return ProgressAsOfOut(
-        learner_id=learner_id,
-        course_id=course_id,
-        enrollment_id=replayed.enrollment_id,
-        completed_units=progress.completed_units,
-        total_units=progress.total_units,
-        percentage=progress.percentage,
-        completed_at=replayed.state.completed_at,
-        updated_at=replayed.state.updated_at,
-        position=replayed.position,
-        rules=generation.rules,
-        withdrawn=replayed.state.withdrawn,
-        units=[UnitProgressOut.model_validate(u, from_attributes=True) for u in replayed.units()],
-        projection_position=replayed.position,
-        as_of=as_of,
-        generation=generation.number,
     )

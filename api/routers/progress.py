@@ -1,7 +1,12 @@
-"""Progress reads, from the live projection; each waits for `min_position` when given."""
+"""Progress reads, from the live projection; each waits for `min_position` when given.
+
+Each answer is a document of projections/progress_documents.py, built by its one function
+and written by `document_response`: the response models document the shapes, they do not
+validate what the database already shaped."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -10,56 +15,20 @@ from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api.access import answered_at_once
-from api.audit_schemas import ProgressAsOfOut
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services, services_of
-from api.routers.history import progress_as_of
-from api.schemas import (
-    ID_PATTERN,
-    VALID_ID,
-    CourseProgressOut,
-    LearnerProgressOut,
-    RosterOut,
-    RosterSummaryOut,
-)
+from api.routers.history import event_log
+from api.schemas import ID_PATTERN, VALID_ID
 from bootstrap import LedgerServices
 from domain.errors import NotFoundError
-from projections.queries import CourseProgressView
+from projections.audit import progress_as_of
+from projections.progress_documents import CourseProgress, LearnerProgress, ProgressAsOf, Roster
 
 router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites])
 
 
-def progress_out(view: CourseProgressView, projection_position: int) -> CourseProgressOut:
-    return CourseProgressOut.model_validate(progress_json(view, projection_position))
-
-
-def progress_json(view: CourseProgressView, projection_position: int) -> dict[str, Any]:
-    """The progress document as plain data: the hottest read serialises it with orjson and
-    skips building and validating pydantic models for an answer the database already shaped."""
-    return {
-        "learner_id": view.learner_id,
-        "course_id": view.course_id,
-        "enrollment_id": view.enrollment_id,
-        "completed_units": view.completed_units,
-        "total_units": view.total_units,
-        "percentage": view.percentage,
-        "completed_at": view.completed_at,
-        "updated_at": view.updated_at,
-        "position": view.position,
-        "rules": view.rules,
-        "withdrawn": view.withdrawn,
-        "units": [
-            {
-                "unit_id": u.unit_id,
-                "required": u.required,
-                "completed": u.completed,
-                "completed_modules": u.completed_modules,
-                "total_modules": u.total_modules,
-                "percentage": u.percentage,
-            }
-            for u in view.units
-        ],
-        "projection_position": projection_position,
-    }
+def document_response(document: Mapping[str, Any]) -> Response:
+    """A document as JSON, written by orjson (datetimes in RFC 3339, UTC as `Z`)."""
+    return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 LEARNER_COURSE_PATH = "/learners/{learner_id}/courses/{course_id}/progress"
@@ -73,28 +42,27 @@ async def learner_course_progress(
         AwareDatetime | None,
         Query(description="Replay the events up to this instant (ISO-8601 with an offset)"),
     ] = None,
-) -> Any:
+) -> Response:
     """A learner's progress in one course, unit by unit; `as_of` replays it from the events."""
     if as_of is not None:
-        return await run_in_threadpool(progress_as_of, services, learner_id, course_id, as_of)
+        replayed = await run_in_threadpool(
+            progress_as_of, event_log(services), services.generations, learner_id, course_id, as_of
+        )
+        return document_response(replayed)
     return await live_progress(services, learner_id, course_id)
 
 
 async def live_progress(services: LedgerServices, learner_id: str, course_id: str) -> Response:
-    document: dict[str, Any] | None
-    if services.reads is not None:
-        live = await services.reads.learner_course(learner_id, course_id)
-        document, position = live.value, live.projection_position
+    reads = services.reads
+    if reads.on_event_loop:
+        document = await reads.learner_course_on_loop(learner_id, course_id)
     else:
-        answer = await run_in_threadpool(services.queries.learner_course, learner_id, course_id)
-        document = None if answer.value is None else progress_json(answer.value, 0)
-        position = answer.projection_position
+        document = await run_in_threadpool(reads.learner_course, learner_id, course_id)
     if document is None:
         raise NotFoundError(
             f"learner {learner_id!r} is not enrolled in course {course_id!r}", field="learner_id"
         )
-    document["projection_position"] = position
-    return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return document_response(document)
 
 
 async def live_progress_at_once(request: Request) -> Response | None:
@@ -104,7 +72,7 @@ async def live_progress_at_once(request: Request) -> Response | None:
     learner_id = request.path_params["learner_id"]
     course_id = request.path_params["course_id"]
     if (
-        services.reads is None
+        not services.reads.on_event_loop
         or request.scope["query_string"]
         or not VALID_ID.fullmatch(learner_id)
         or not VALID_ID.fullmatch(course_id)
@@ -117,23 +85,18 @@ router.add_api_route(
     LEARNER_COURSE_PATH,
     learner_course_progress,
     methods=["GET"],
-    response_model=CourseProgressOut | ProgressAsOfOut,
+    response_model=CourseProgress | ProgressAsOf,
     route_class_override=answered_at_once(live_progress_at_once, scope="read"),
 )
 
 
-@router.get("/learners/{learner_id}/progress")
-def learner_progress(learner_id: LearnerId, services: Services) -> LearnerProgressOut:
+@router.get("/learners/{learner_id}/progress", response_model=LearnerProgress)
+def learner_progress(learner_id: LearnerId, services: Services) -> Response:
     """A learner's progress in every course they are enrolled in."""
-    answer = services.queries.learner_courses(learner_id)
-    return LearnerProgressOut(
-        learner_id=learner_id,
-        courses=[progress_out(view, answer.projection_position) for view in answer.value],
-        projection_position=answer.projection_position,
-    )
+    return document_response(services.reads.learner_courses(learner_id))
 
 
-@router.get("/courses/{course_id}/progress")
+@router.get("/courses/{course_id}/progress", response_model=Roster)
 def course_roster(
     course_id: CourseId,
     services: Services,
@@ -142,17 +105,6 @@ def course_roster(
         str | None,
         Query(pattern=ID_PATTERN, description="The `next` cursor of the previous page"),
     ] = None,
-) -> RosterOut:
+) -> Response:
     """Every learner's progress in a course, a page at a time, with a summary."""
-    answer = services.queries.roster(course_id, limit, after)
-    page = answer.value
-    return RosterOut(
-        items=[progress_out(view, answer.projection_position) for view in page.items],
-        next=page.next,
-        summary=RosterSummaryOut(
-            enrolled=page.summary.enrolled,
-            completed=page.summary.completed,
-            average_percentage=page.summary.average_percentage,
-        ),
-        projection_position=answer.projection_position,
-    )
+    return document_response(services.reads.roster(course_id, limit, after))

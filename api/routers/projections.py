@@ -16,8 +16,8 @@ from api.audit_schemas import (
 )
 from api.dependencies import Services
 from bootstrap import LedgerServices
+from projections.generations import Generation
 from projections.rebuilds import diff_generations
-from projections.store import Generation
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"])
 
@@ -60,7 +60,7 @@ def list_projections(services: Services) -> ProjectionsOut:
     head = services.ledger.head_position()
     return ProjectionsOut(
         head=head,
-        generations=[generation_out(services, g, head) for g in services.store.generations()],
+        generations=[generation_out(services, g, head) for g in services.generations.all()],
     )
 
 
@@ -99,7 +99,7 @@ def rebuild_diff(
     """What switching to this generation would change: how many snapshots, and the learners
     whose percentage or completion moves, with old and new values."""
     candidate = services.rebuilds.rebuilder.generation(generation)
-    live = services.store.live_generation()
+    live = services.generations.live()
     diff = diff_generations(services.db, live.number, candidate.number)
     keyed = sorted((f"{c.learner_id}/{c.course_id}", c) for c in diff.learners)
     learners = [c for key, c in keyed if after is None or key > after]

@@ -1,0 +1,101 @@
+"""The progress tables: their names, columns and DDL, one set per generation, and the views
+that show the live one.
+
+A generation is a full copy of the tables made under one set of rules. Readers query the
+views (`course_progress`, `unit_progress`, `course_structure`); pointing them at another
+generation is a switch.
+"""
+
+from __future__ import annotations
+
+from eventstore.database import Cursor, Database
+
+GENERATIONS = "projection_generations"
+VIEWS = ("course_progress", "unit_progress", "course_structure")
+
+COURSE_PROGRESS_COLUMNS = (
+    "enrollment_id",
+    "learner_id",
+    "course_id",
+    "completed_units",
+    "total_units",
+    "percentage",
+    "completed_at",
+    "updated_at",
+    "position",
+    "rules",
+    "withdrawn",
+    "enrolled_at",
+    "completed_unit_ids",
+    "completed_module_ids",
+)
+UNIT_PROGRESS_COLUMNS = (
+    "enrollment_id",
+    "unit_id",
+    "learner_id",
+    "course_id",
+    "required",
+    "completed",
+    "completed_modules",
+    "total_modules",
+    "percentage",
+    "completed_at",
+    "updated_at",
+)
+COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
+
+
+class GenerationTables:
+    """The tables of one generation, by the names SQL uses."""
+
+    def __init__(self, db: Database, number: int) -> None:
+        self.course_progress = db.table(f"course_progress_g{number}")
+        self.unit_progress = db.table(f"unit_progress_g{number}")
+        self.course_structure = db.table(f"course_structure_g{number}")
+        self.index_prefix = f"g{number}"
+
+    def all(self) -> tuple[str, str, str]:
+        """In the order of VIEWS."""
+        return (self.course_progress, self.unit_progress, self.course_structure)
+
+
+def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
+    ts, pct, js = db.timestamp_type, db.percentage_type, db.json_type
+    p = tables.index_prefix
+    for statement in (
+        f"CREATE TABLE IF NOT EXISTS {tables.course_progress} ("
+        "enrollment_id TEXT PRIMARY KEY, learner_id TEXT NOT NULL, "
+        "course_id TEXT NOT NULL, completed_units INTEGER NOT NULL, "
+        f"total_units INTEGER NOT NULL, percentage {pct} NOT NULL, completed_at {ts}, "
+        f"updated_at {ts} NOT NULL, position BIGINT NOT NULL, rules TEXT NOT NULL, "
+        f"withdrawn BOOLEAN NOT NULL, enrolled_at {ts} NOT NULL, "
+        f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
+        f"ON {tables.course_progress} (learner_id, course_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
+        f"ON {tables.course_progress} (course_id, learner_id)",
+        f"CREATE TABLE IF NOT EXISTS {tables.unit_progress} ("
+        "enrollment_id TEXT NOT NULL, unit_id TEXT NOT NULL, learner_id TEXT NOT NULL, "
+        "course_id TEXT NOT NULL, required BOOLEAN NOT NULL, completed BOOLEAN NOT NULL, "
+        "completed_modules INTEGER NOT NULL, total_modules INTEGER NOT NULL, "
+        f"percentage {pct} NOT NULL, completed_at {ts}, updated_at {ts} NOT NULL, "
+        "PRIMARY KEY (enrollment_id, unit_id))",
+        f"CREATE INDEX IF NOT EXISTS {p}_unit_progress_course "
+        f"ON {tables.unit_progress} (course_id, unit_id)",
+        f"CREATE TABLE IF NOT EXISTS {tables.course_structure} ("
+        "course_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, "
+        f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL)",
+    ):
+        cursor.execute(statement)
+
+
+def point_views_at(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
+    """Inside the switch's transaction: readers see the old tables or the new, never a mix."""
+    for view, table in zip(VIEWS, tables.all(), strict=True):
+        cursor.execute(f"DROP VIEW IF EXISTS {db.table(view)}")
+        cursor.execute(f"CREATE VIEW {db.table(view)} AS SELECT * FROM {table}")
+
+
+def drop_tables(cursor: Cursor, tables: GenerationTables) -> None:
+    for table in tables.all():
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
