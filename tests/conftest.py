@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,9 +16,13 @@ import psycopg
 import pytest
 
 from bootstrap import LedgerServices, Settings, bootstrap
+from tests.deadlines import DEADLINE, POLL
+from tests.forked_processes import ForkedProcess, stop_every_process
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
+# `make check` (the inner loop) runs only what runs inside pytest's own process.
+IN_PROCESS_ONLY = os.environ.get("LEDGER_TEST_IN_PROCESS_ONLY") == "1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,6 +33,16 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"LEDGER_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}"
             ) from error
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_every_process()
+
+
+def needs_a_process() -> None:
+    """Skips, under `make check`, a test about to start a server or a CLI process."""
+    if IN_PROCESS_ONLY:
+        pytest.skip("starts a process; `make check` runs the in-process tests only")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -87,36 +100,44 @@ def free_port() -> int:
 
 
 class Server:
-    """A real `progress-ledger serve` process on loopback."""
+    """A real `progress-ledger serve` process on loopback (forked: see forked_processes.py)."""
 
     def __init__(
         self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
     ) -> None:
+        needs_a_process()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.progress_ledger", "serve", "--port", str(self.port)],
-            cwd=ROOT,
+        self.process = ForkedProcess(
+            ["serve", "--port", str(self.port)],
             env={**settings_environment(settings), **(extra_env or {})},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            log_path=log_path,
+            append=False,
         )
-        self._wait_until_up()
+        self._stopped = False
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+                raise RuntimeError(f"server exited: {self.log_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=DEADLINE).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+            time.sleep(POLL)
+        raise RuntimeError(f"server did not start: {self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
 
     def __enter__(self) -> Server:
         return self
@@ -125,15 +146,15 @@ class Server:
         self.stop()
 
     def stop(self) -> None:
-        if self._log.closed:
+        if self._stopped:
             return
+        self._stopped = True
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._log.close()
 
 
 @pytest.fixture
@@ -145,5 +166,5 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
         yield http

@@ -11,10 +11,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import POSTGRES_URL, free_port
+from tests.deadlines import DEADLINE
 
 
 def postgres_bin() -> Path | None:
@@ -73,16 +75,26 @@ class PrivatePostgres:
         return ["runuser", "-u", "postgres", "--", *command] if self.as_postgres else command
 
     def _run(self, program: str, *args: str) -> None:
-        subprocess.run(self._command(program, *args), capture_output=True, check=True, timeout=60)
+        subprocess.run(
+            self._command(program, *args), capture_output=True, check=True, timeout=DEADLINE
+        )
+
+
+def cannot_run(reason: str) -> NoReturn:
+    """Skips where PostgreSQL tests are not asked for; where they are (CI sets
+    LEDGER_TEST_DATABASE_URL), a test that cannot run is a failure, never a silent skip."""
+    if POSTGRES_URL:
+        pytest.fail(f"{reason}, and LEDGER_TEST_DATABASE_URL asks for the PostgreSQL tests")
+    pytest.skip(reason)
 
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        cannot_run("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     if os.geteuid() == 0 and not (shutil.which("runuser") and has_user("postgres")):
-        pytest.skip("initdb refuses root, and there is no postgres user to run it as")
+        cannot_run("initdb refuses root, and there is no postgres user to run it as")
     cluster = PrivatePostgres(bin_dir)
     try:
         cluster.start()

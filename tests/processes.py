@@ -3,42 +3,37 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import Settings
-from tests.conftest import ROOT, settings_environment
+from tests import deadlines
+from tests.conftest import ROOT, needs_a_process, settings_environment
+from tests.deadlines import DEADLINE
+from tests.forked_processes import ForkedProcess
 
 
 def start_cli(
     settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+) -> ForkedProcess:
+    """`progress-ledger ARGS` as a process of its own (forked: see forked_processes.py), its
+    output added to the log."""
+    needs_a_process()
     env = {**settings_environment(settings), **(extra_env or {})}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli.progress_ledger", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    return ForkedProcess(list(args), env, ROOT, log_path, append=True)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    """`deadlines.wait_until` for callers written before it: `timeout` (their own bound) is
+    no longer used; every wait is bounded by the one DEADLINE."""
+    deadlines.wait_until(condition, what)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: ForkedProcess) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -1,16 +1,21 @@
 """Many clients at once through a real server: every completion recorded exactly once, and
-racing enrolls make one enrollment."""
+racing enrolls make one enrollment. The tests make their own courses (new ids), so they
+share one server per database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from uuid import UUID
 
 import httpx
+import pytest
 
 from bootstrap import Settings, bootstrap
+from tests.conftest import POSTGRES_URL, Server, drop_schema
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import head
 
@@ -32,9 +37,39 @@ def enrollment_facts(settings: Settings, enrollment_id: str) -> tuple[int, set[s
         services.close()
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def crowd_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("crowds") / "ledger.sqlite3"
+        yield Settings(database_url=f"sqlite:///{path}")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("LEDGER_TEST_DATABASE_URL is not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(database_url=POSTGRES_URL, database_schema=schema)
+    drop_schema(schema)
+
+
+@pytest.fixture(scope="module")
+def crowd_client(
+    crowd_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    log = tmp_path_factory.mktemp("crowds-server") / "server.log"
+    with (
+        Server(crowd_settings, log) as server,
+        httpx.Client(base_url=server.url, timeout=DEADLINE) as http,
+    ):
+        yield http
+
+
 def test_64_clients_completing_different_units_are_all_recorded_once(
-    client: httpx.Client, settings: Settings
+    crowd_client: httpx.Client, crowd_settings: Settings
 ) -> None:
+    client, settings = crowd_client, crowd_settings
     course = new_id("course")
     units = [{"unit_id": f"u{n}"} for n in range(CLIENTS)]
     assert client.post("/v1/courses", json={"course_id": course, "units": units}).status_code == 201
@@ -60,8 +95,9 @@ def test_64_clients_completing_different_units_are_all_recorded_once(
 
 
 def test_64_clients_sending_the_same_completion_make_one_event(
-    client: httpx.Client, settings: Settings
+    crowd_client: httpx.Client, crowd_settings: Settings
 ) -> None:
+    client, settings = crowd_client, crowd_settings
     course = new_id("course")
     assert client.post("/v1/courses", json={"course_id": course, "units": [{"unit_id": "u1"}]})
     enrolled = client.post("/v1/enrollments", json={"learner_id": "ada", "course_id": course})
@@ -79,7 +115,10 @@ def test_64_clients_sending_the_same_completion_make_one_event(
     assert enrollment_facts(settings, enrollment_id) == (2, {"u1"})
 
 
-def test_racing_enrolls_make_one_enrollment(client: httpx.Client, settings: Settings) -> None:
+def test_racing_enrolls_make_one_enrollment(
+    crowd_client: httpx.Client, crowd_settings: Settings
+) -> None:
+    client, settings = crowd_client, crowd_settings
     course = new_id("course")
     assert client.post("/v1/courses", json={"course_id": course, "units": [{"unit_id": "u1"}]})
     start = head(client)

@@ -15,6 +15,7 @@ import pytest
 from api.access import new_key
 from bootstrap import Settings
 from tests.conftest import Server
+from tests.deadlines import DEADLINE
 
 # Every check but those that need data the fuzzer cannot make up (ids that exist).
 SKIPPED_CHECKS = "positive_data_acceptance,ensure_resource_availability,use_after_free"
@@ -51,7 +52,7 @@ def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=15 * DEADLINE,  # `make fuzz` runs 30 times as many examples
         )
     # Warnings may remain (a future `occurred_at` is refused but cannot be put in a schema).
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
