@@ -24,6 +24,7 @@ from eventstore.wakers import LocalWaker, PostgresWaker, Waker
 from ledger.application import ProgressLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
+from projections.parking import ParkedEvents
 from projections.progress_reads import ProgressReads
 from projections.rebuilds import Rebuilder, RebuildJobs
 
@@ -131,6 +132,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         generations = Generations(db)
         generations.create_schema(default_rules=settings.rules)
+        ParkedEvents(db).create_schema()
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )
