@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -46,9 +45,6 @@ DEFAULT_BATCH_SIZE = 20_000
 OVERLAP_EVENTS = 1_000
 # Enrollment states the live projector keeps between batches (it is their only writer).
 REMEMBERED_ENROLLMENTS = 100_000
-# How long a generation's set of held streams is trusted before it is read again (a retry in
-# another process releases streams).
-HELD_STREAMS_TTL = 1.0
 
 
 class ProjectionEngine:
@@ -72,7 +68,7 @@ class ProjectionEngine:
         self._applied = threading.Condition()
         self.live_position = 0
         self.parked = ParkedEvents(generations.db)
-        self._held: dict[int, tuple[float, set[str]]] = {}
+        self._held: dict[int, set[str]] = {}
 
     def project_batch(self, generation: Generation) -> Generation:
         """Applies the next batch after the generation's position; returns it moved on."""
@@ -160,20 +156,26 @@ class ProjectionEngine:
     # Parking ------------------------------------------------------------------
 
     def held_streams(self, generation: int, carried: Carried | None = None) -> set[str]:
-        """The generation's held streams, read again at most every HELD_STREAMS_TTL. States
-        of streams released since (by a retry) are dropped from `carried`: the retry wrote
-        newer ones."""
-        now = time.monotonic()
+        """The generation's held streams. None held is trusted until `forget_held` (only
+        this engine parks in a generation it projects: the projector lock); while some are,
+        they are read again for each batch, so a retry elsewhere releases them at once, and
+        the states of released streams are dropped from `carried` (the retry wrote newer
+        ones)."""
         cached = self._held.get(generation)
-        if cached is not None and now - cached[0] < HELD_STREAMS_TTL:
-            return cached[1]
+        if cached is not None and not cached:
+            return cached
         held = self.parked.held(generation)
         if cached is not None and carried is not None:
-            released = cached[1] - held
+            released = cached - held
             if released:
                 carried.forget(released)
-        self._held[generation] = (now, held)
+        self._held[generation] = held
         return held
+
+    def forget_held(self) -> None:
+        """Reads the held streams again at the next batch (another process may have parked
+        since: a projector lock changed hands)."""
+        self._held.clear()
 
     def _park_held(
         self,
@@ -336,6 +338,7 @@ class ProjectionEngine:
         whenever a write is refused or anything fails, since then they may be wrong.
         """
         if remembered is None:
+            self.forget_held()
             return self._catch_up(generation, until, on_batch, None, None)
         # Live batches are small: one pooled connection for the reads and the writes of
         # this call saves the pool's check of a second one.
@@ -423,6 +426,7 @@ class ProjectionEngine:
                     self._announce(self.generations.live().position)
                 else:
                     if generation is None:
+                        self.forget_held()
                         generation = self.generations.live()
                         self._announce(generation.position)
                     generation = self.catch_up(generation, remembered=remembered)

@@ -40,6 +40,11 @@ class ParkedEvents:
                 f"kind TEXT NOT NULL, error TEXT NOT NULL, parked_at {self.db.timestamp_type}, "
                 "PRIMARY KEY (generation, position))"
             )
+            # Every progress read probes it (projections/progress_reads.py).
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS parked_events_stream "
+                f"ON {self.table} (generation, stream)"
+            )
 
     def park(self, generation: int, parked: list[tuple[int, str, str, str]]) -> None:
         """Records (position, stream, kind, error) rows; parking one twice keeps the first."""
