@@ -18,7 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceEr
 
 from domain.enrollment import Enrollment
 from eventstore.log_reader import LogReader, Record
-from eventstore.outages import is_outage
+from eventstore.outages import is_systemic
 from eventstore.wakers import Waker
 from projections.batch_rows import BatchRows, batch_rows
 from projections.batch_writes import BatchWrites, PositionConflict
@@ -208,49 +208,59 @@ class ProjectionEngine:
         return kept
 
     def _isolate(self, generation: Generation, until: int | None) -> Generation:
-        """After a batch failed for a reason other than an outage: applies the next batch's
-        events one at a time, parking (and holding the stream of) any that fails."""
+        """After a batch failed through no fault of the database: applies the events of the
+        failed batch's range in halves, then quarters, ... down to one event, parking (and
+        holding the stream of) each single event that fails; after a success the size grows
+        back, so one bad event among many costs a few batches, not one per event."""
         end = generation.position + self.batch_size
         if until is not None:
             end = min(end, until)
+        size = self.batch_size // 2 or 1
         while generation.position < end:
             try:
-                batch = self.fold_batch(generation, Carried(), limit=1)
+                batch = self.fold_batch(generation, Carried(), limit=size)
                 if batch is None:
                     return generation
                 self.writes.write(generation, batch.rows, batch.position)
-                generation = replace(generation, position=batch.position)
-                if generation.status == "live":
-                    self._announce(generation.position)
-                continue
             except PositionConflict:
                 return self.generations.get(generation.number)
             except Exception as error:
-                if is_outage(error):
+                if is_systemic(error):
                     raise
-                failure = error
-            records, last_position = self.reader.read(generation.position + 1, 1)
-            if last_position is None:
-                return generation
-            kind, position, stream, _ = records[0]
-            is_enrollment = kind in ENROLLMENT_EVENTS
-            log.error(
-                "projection parked the event at position %d (%s): %r", position, stream, failure
-            )
-            self.parked.park(
-                generation.number,
-                [(position, stream, "enrollment" if is_enrollment else "course", repr(failure))],
-            )
-            self._held.pop(generation.number, None)
-            empty = BatchRows(removed_units=[], courses=[], progress=[], units=[])
-            try:
-                self.writes.write(generation, empty, position)
-            except PositionConflict:
-                return self.generations.get(generation.number)
-            generation = replace(generation, position=position)
+                if size > 1:
+                    size //= 2
+                    continue
+                generation = self._park_failed(generation, error)
+                continue
+            generation = replace(generation, position=batch.position)
             if generation.status == "live":
-                self._announce(position)
+                self._announce(generation.position)
+            size = min(size * 2, self.batch_size)
         return generation
+
+    def _park_failed(self, generation: Generation, failure: Exception) -> Generation:
+        """Parks the event after the generation's position, which failed on its own, holds
+        its stream, and moves the position past it."""
+        records, last_position = self.reader.read(generation.position + 1, 1)
+        if last_position is None:
+            return generation
+        kind, position, stream, _ = records[0]
+        is_enrollment = kind in ENROLLMENT_EVENTS
+        log.error("projection parked the event at %d (%s): %r", position, stream, failure)
+        self.parked.park(
+            generation.number,
+            [(position, stream, "enrollment" if is_enrollment else "course", repr(failure))],
+        )
+        self._held.pop(generation.number, None)
+        empty = BatchRows(removed_units=[], courses=[], progress=[], units=[])
+        try:
+            self.writes.write(generation, empty, position)
+        except PositionConflict:
+            return self.generations.get(generation.number)
+        moved = replace(generation, position=position)
+        if moved.status == "live":
+            self._announce(position)
+        return moved
 
     def retry(self, generation_number: int) -> tuple[int, int]:
         """Re-applies a generation's parked events in position order, each against its
@@ -275,7 +285,7 @@ class ProjectionEngine:
                     )
                 self.writes.write_rows(generation, batch.rows)
             except Exception as error:
-                if is_outage(error):
+                if is_systemic(error):
                     raise
                 failed.add(parked.stream)
                 self.parked.park_again(generation_number, parked.position, repr(error))
@@ -304,15 +314,14 @@ class ProjectionEngine:
         remembered: Carried | None = None,
     ) -> Generation:
         """Projects batch after batch until the log (or `until`) is reached. A batch that
-        fails for any reason but an outage is isolated: its events are applied one at a
+        fails through no fault of the database is isolated: its events are applied one at a
         time and those that fail are parked (projections/parking.py).
-
         """
         while True:
             try:
                 return self._catch_up_batches(generation, until, on_batch, remembered)
             except Exception as error:
-                if is_outage(error):
+                if is_systemic(error):
                     raise
                 log.warning("projection batch failed (%r); isolating the event at fault", error)
                 generation = self._isolate(self.generations.get(generation.number), until)

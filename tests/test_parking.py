@@ -208,3 +208,22 @@ def test_a_parked_course_event_holds_the_course_and_its_enrollments(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[0].startswith(f"position={parked[0].position} course=")
     assert services.engine.retry(services.generations.live().number) == (0, 3)
+
+
+def test_a_bad_event_among_many_parks_it_alone(services: LedgerServices) -> None:
+    """The failed batch is retried in halves: every good event around it applies."""
+    course = new_id("c")
+    ledger = services.ledger
+    ledger.create_course(course, "Parking", four_unit_course())
+    learners = [ledger.enroll(f"l{n}", course).enrollment.id for n in range(12)]
+    bad = ledger.enroll("bad", course).enrollment.id
+    for index, enrollment in enumerate(learners):
+        ledger.complete_unit(enrollment, "u1")
+        if index == 6:
+            store_unappliable_completion(services, bad)
+    engine = ProjectionEngine(ledger.recorder, ledger.mapper, services.generations, batch_size=16)
+    live = engine.catch_up(services.generations.live())
+    assert live.position == ledger.head_position()
+    assert [p.stream for p in engine.parked.of_generation(live.number)] == [str(bad)]
+    for n in range(12):
+        assert progress_of(services, f"l{n}", course)["completed_units"] == 1
