@@ -131,6 +131,10 @@ def test_a_parked_event_stops_no_one_else_and_applies_after_a_fix(
     assert [p["stream"] for p in listed] == [bad["enrollment_id"]] * 2
     assert listed[1]["position"] == later["position"]
 
+    # A retry before the fix changes nothing: both stay parked, in order.
+    unfixed = call(client, "POST", "/v1/projections/parked:retry")
+    assert (unfixed["applied"], len(unfixed["parked"])) == (0, 2)
+
     # The fix is deployed (an upcaster); a retry, as `projections retry` runs it, applies
     # the parked events in order and releases the stream.
     register_the_fix(monkeypatch)
@@ -207,7 +211,8 @@ def test_a_parked_course_event_holds_the_course_and_its_enrollments(
     assert run(services, argparse.Namespace(command="projections", action="parked")) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[0].startswith(f"position={parked[0].position} course=")
-    assert services.engine.retry(services.generations.live().number) == (0, 3)
+    assert run(services, argparse.Namespace(command="projections", action="retry")) == 1
+    assert "applied 0 parked events; 3 stay parked" in capsys.readouterr().err
 
 
 def test_a_bad_event_among_many_parks_it_alone(services: LedgerServices) -> None:
