@@ -11,7 +11,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import DataError, OperationalError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from bootstrap import LedgerServices, Settings
@@ -19,8 +19,12 @@ from cli.operations import event_log, run
 from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from eventstore.database import Database
 from projections.audit import verify
+from projections.batch_rows import BatchRows
+from projections.batch_writes import BatchWrites
 from projections.engine import ProjectionEngine
+from projections.generations import Generation
 from projections.rebuilds import Rebuilder
 from tests.conftest import Server
 from tests.deadlines import DEADLINE, wait_until
@@ -232,3 +236,48 @@ def test_a_bad_event_among_many_parks_it_alone(services: LedgerServices) -> None
     assert [p.stream for p in engine.parked.of_generation(live.number)] == [str(bad)]
     for n in range(12):
         assert progress_of(services, f"l{n}", course)["completed_units"] == 1
+
+
+class RefusingWrites(BatchWrites):
+    """The database refuses one enrollment's rows: as a value out of range would be (the
+    data's fault), or as a lost connection would be (the database's)."""
+
+    def __init__(self, db: Database, enrollment_id: str, error: Exception) -> None:
+        super().__init__(db)
+        self.enrollment_id = enrollment_id
+        self.error = error
+
+    def write(
+        self, generation: Generation, rows: BatchRows, position: int, connection: Any = None
+    ) -> None:
+        if any(row[0] == self.enrollment_id for row in (*rows.progress, *rows.new_progress)):
+            raise self.error
+        super().write(generation, rows, position, connection)
+
+
+def test_a_write_the_database_refuses_is_parked_but_an_outage_is_not(
+    services: LedgerServices,
+) -> None:
+    course = new_id("c")
+    ledger = services.ledger
+    ledger.create_course(course, "Parking", four_unit_course())
+    good = ledger.enroll("good", course).enrollment.id
+    bad = ledger.enroll("bad", course).enrollment.id
+    project(services)
+    ledger.complete_unit(bad, "u1")
+    ledger.complete_unit(good, "u1")
+
+    def engine(error: Exception) -> ProjectionEngine:
+        writes = RefusingWrites(services.db, str(bad), error)
+        return ProjectionEngine(ledger.recorder, ledger.mapper, services.generations, writes=writes)
+
+    with pytest.raises(OperationalError):
+        engine(OperationalError("connection lost")).catch_up(services.generations.live())
+    live = services.generations.live()
+    assert services.engine.parked.of_generation(live.number) == []  # retried, not parked
+
+    live = engine(DataError("timestamp out of range")).catch_up(live)
+    assert live.position == ledger.head_position()
+    parked = services.engine.parked.of_generation(live.number)
+    assert [(p.stream, "out of range" in p.error) for p in parked] == [(str(bad), True)]
+    assert progress_of(services, "good", course)["completed_units"] == 1
