@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         "", description="API key hash lines NAME:SCOPES:SHA256HEX, separated by ';' or newlines"
     )
     api_keys_file: str = Field("", description="A file of API key hash lines, one a line")
+    public_docs: bool = Field(
+        False, description="Serve /openapi.json, /docs and /redoc without a key when keys are set"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted")
     max_batch_body_bytes: int = Field(
         16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
