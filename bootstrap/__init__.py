@@ -20,7 +20,7 @@ from eventstore.environment import (
     postgres_conninfo,
 )
 from eventstore.startup import create_schema, startup_lock
-from eventstore.wakers import LocalWaker, PostgresWaker, Waker
+from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
@@ -142,7 +142,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         channel = f"{ledger.name.lower()}_events"
         waker = PostgresWaker(postgres_conninfo(settings.store_options()), channel)
     else:
-        waker = LocalWaker()
+        waker = SqliteWaker(env["SQLITE_DBNAME"])
     projector_lock: ProjectorLock = NoLock()
     reads_on_loop = None
     if is_postgres(settings.database_url):
