@@ -14,11 +14,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.access import is_loopback
 from bootstrap import Settings
 from tests.conftest import ROOT, Server, free_port, settings_environment
 from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
+
+FORWARDED_CLIENT = {"X-Forwarded-For": "203.0.113.9"}  # never contacted: a header only
+
+
+def test_loopback_is_any_loopback_address_however_written() -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "::ffff:127.0.0.1", "localhost"):
+        assert is_loopback(host), host
+    for host in ("203.0.113.9", "10.0.0.1", "::ffff:10.0.0.1", "2001:db8::1", "example.org"):
+        assert not is_loopback(host), host
 
 
 def create_key(name: str, scopes: str) -> tuple[str, str]:
@@ -150,12 +160,12 @@ def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> Non
     server = Server(settings, tmp_path / "server.log")
     try:
         assert httpx.get(f"{server.url}/v1/learners/ada/progress").status_code == 200
+        # uvicorn trusts a loopback proxy's X-Forwarded-For: its far client is refused.
+        forwarded = httpx.get(f"{server.url}/v1/learners/ada/progress", headers=FORWARDED_CLIENT)
+        assert_problem(forwarded, 403, "client")
     finally:
         server.stop()
     assert "the API is open, served on loopback (127.0.0.1) only" in server.log_path.read_text()
-
-
-FORWARDED_CLIENT = {"X-Forwarded-For": "203.0.113.9"}  # never contacted: a header only
 
 
 @contextmanager
