@@ -68,7 +68,9 @@ class SqliteWaker:
     def _committed_elsewhere(self) -> bool:
         try:
             if self._connection is None:
-                self._connection = sqlite3.connect(self.database, check_same_thread=False)
+                self._connection = sqlite3.connect(
+                    self.database, check_same_thread=False, uri=self.database.startswith("file:")
+                )
             version = int(self._connection.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error:
             return False  # the caller's loop reads the log anyway at its timeout
