@@ -2,12 +2,14 @@
 
 Keys are stored only as SHA-256 hashes (a key is 32 random bytes, so a fast hash is enough)
 in hash lines `NAME:SCOPES:SHA256HEX`, from LEDGER_API_KEYS (lines separated by newlines or
-`;`) and/or the file named by LEDGER_API_KEYS_FILE. With no keys at all the API is open, and
-`progress-ledger serve` then refuses any address but loopback.
+`;`) and/or the file named by LEDGER_API_KEYS_FILE. With no keys at all the API is open to
+loopback clients only: `progress-ledger serve` refuses any address but loopback, and the app
+itself (however it is started, `uvicorn --host 0.0.0.0` included) refuses every other client.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -22,6 +24,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import problem
 from bootstrap import Settings
@@ -121,13 +124,17 @@ class Keyring:
         return found
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    # A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
 
 
 def keyring_for(state: Any) -> Keyring:
@@ -232,5 +239,74 @@ def requires(scope: str) -> Any:
 def install_access(app: FastAPI) -> None:
     @app.exception_handler(AccessDenied)
     def denied(_: Request, error: AccessDenied) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return problem(error.status, error.detail, field="Authorization", headers=headers)
+        return denial(error)
+
+
+# Safe to answer anyone: they say only that the process and its database are up.
+PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def client_host(scope: Scope) -> str | None:
+    """The client as uvicorn reports it (after proxy headers it trusts); None on a socket
+    that has no address (a Unix socket, which only this machine can reach)."""
+    client = scope.get("client")
+    return None if client is None else str(client[0])
+
+
+class AccessGate:
+    """What applies before any route: with no keys, only loopback clients (but for the
+    probes); with keys, the documentation needs a `read` key unless LEDGER_PUBLIC_DOCS."""
+
+    def __init__(self, app: ASGIApp, docs_paths: frozenset[str]) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> Response | None:
+        state = scope["app"].state
+        keyring = keyring_for(state)
+        path = scope["path"]
+        if keyring.is_open:
+            host = client_host(scope)
+            if host is None or is_loopback(host) or path in PROBES:
+                return None
+            return problem(
+                403,
+                f"with no API keys configured only loopback clients are served, not {host}",
+                field="client",
+            )
+        if path not in self.docs_paths or state.services.settings.public_docs:
+            return None
+        return self.docs_refusal(keyring, Request(scope))
+
+    @staticmethod
+    def docs_refusal(keyring: Keyring, request: Request) -> Response | None:
+        scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            error = AccessDenied(401, "an API key is required: send `Authorization: Bearer KEY`")
+        else:
+            key = keyring.identify(presented)
+            if key is None:
+                error = AccessDenied(401, "the API key is not known")
+            elif "read" not in key.scopes:
+                error = AccessDenied(403, f"the API key {key.name!r} lacks the 'read' scope")
+            else:
+                return None
+        return denial(error)
+
+
+def denial(error: AccessDenied) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return problem(error.status, error.detail, field="Authorization", headers=headers)
+
+
+def docs_paths(app: FastAPI) -> frozenset[str]:
+    paths = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    return frozenset(path for path in paths if path)

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Self
 
 import orjson
-from pydantic import AwareDatetime, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from api.guards import NDJSON, media_type
 from api.problems import field_name
-from api.schemas import Identifier, Strict
+from api.schemas import EventTime, Identifier, Strict
 from ledger.importer import ItemError
 
 MAX_ITEMS = 10_000
@@ -21,7 +21,7 @@ class CompletionItem(Strict):
     course_id: Identifier
     unit_id: Identifier | None = None
     module_id: Identifier | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
 
     @model_validator(mode="after")
     def names_one_thing(self) -> Self:

@@ -33,6 +33,9 @@ UnitId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
 ModuleId = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=200)]
 
 POLL_INTERVAL = 0.01
+# How often a read waiting on this process's projector also asks the database: another
+# process on the same database (a second API, `import`, `project`) may have projected it.
+DATABASE_CHECK_INTERVAL = 0.05
 
 
 async def wait_for_position(
@@ -72,8 +75,17 @@ def block_until_applied(services: LedgerServices, min_position: int) -> None:
         )
     timeout = services.settings.read_wait_timeout
     if services.projects_here:
-        if services.engine.wait_for(min_position, timeout):
-            return
+        deadline = time.monotonic() + timeout
+        interval = POLL_INTERVAL  # this process's projector usually announces it sooner
+        while True:
+            remaining = deadline - time.monotonic()
+            if services.engine.wait_for(min_position, min(remaining, interval)):
+                return
+            if services.reads.live_position() >= min_position:
+                return
+            if remaining <= interval:
+                break
+            interval = DATABASE_CHECK_INTERVAL
     else:
         deadline = time.monotonic() + timeout
         while services.reads.live_position() < min_position:

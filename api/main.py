@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.access import Keyring, install_access, requires
+from api.access import AccessGate, Keyring, docs_paths, install_access, requires
 from api.guards import BodyGuard
+from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
@@ -57,9 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history.router, dependencies=[requires("read")])
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(health.router)
-    # Outermost last: log → body limits → Idempotency-Key → routes.
+    # Outermost last: log → who may ask → body limits → Idempotency-Key → HEAD as GET → routes.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}))
+    app.add_middleware(AccessGate, docs_paths=docs_paths(app))
     app.add_middleware(RequestLog)
     return app
 

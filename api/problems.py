@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from domain.errors import (
     AlreadyExistsError,
@@ -96,16 +96,33 @@ def field_name(location: Sequence[str | int]) -> str:
     return name or "body"
 
 
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method any route serves at this path. Starlette's own 405 names only the first
-    route that matched the path, though routes for one path may be declared apart."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches({**request.scope, "method": "GET"})
-            if match != Match.NONE:
-                methods |= route.methods
+    """Every method some route serves at this path, asked of each route (included routers
+    too) as Starlette's router does; HEAD wherever GET is (see api/head_requests.py).
+    Starlette's own 405 names only the first route that matched the path."""
+    methods = {
+        method
+        for method in METHODS
+        for route in request.app.router.routes
+        if route.matches({**request.scope, "method": method})[0] == Match.FULL
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
+
+
+def unparsable_body(error: StarletteHTTPException) -> str:
+    """FastAPI answers a bare 400 when parsing the body fails other than by a JSON syntax
+    error: nesting too deep (RecursionError), bytes that are not UTF-8."""
+    cause = error.__cause__
+    if isinstance(cause, RecursionError):
+        return "the body is not JSON the API accepts: it is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not JSON: it is not valid UTF-8"
+    return "the body is not JSON"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -151,6 +168,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = dict(error.headers or {})
+        if error.status_code == 400:
+            # The app raises no HTTPException itself: a 400 is FastAPI failing to parse a body,
+            # refused like every other malformed body.
+            return problem(422, f"body: {unparsable_body(error)}", field="body")
         if error.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return problem(error.status_code, str(error.detail), headers=headers)

@@ -4,10 +4,11 @@ The progress documents' shapes are projections/progress_documents.py's."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.event_times import checked_event_time
 
 ID_PATTERN = r"^[A-Za-z0-9._:+@~-]{1,200}$"
 VALID_ID = re.compile(ID_PATTERN)  # for the hot routes that check ids themselves
@@ -75,19 +76,15 @@ class EnrollmentOut(BaseModel):
     position: int
 
 
-# A clock a little ahead is tolerated; a date far in the future is a client bug.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def not_in_the_future(value: datetime | None) -> datetime | None:
-    if value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
-        raise ValueError("must not be in the future (5 minutes of clock skew are allowed)")
-    return value
+# Every way in takes event times through this one type (domain/event_times.py's range).
+EventTime = Annotated[AwareDatetime, AfterValidator(checked_event_time)]
 
 
 class CompletionIn(Strict):
-    occurred_at: Annotated[AwareDatetime | None, AfterValidator(not_in_the_future)] = Field(
-        None, description="When the learner did it (ISO-8601 with a UTC offset), not in the future"
+    occurred_at: EventTime | None = Field(
+        None,
+        description="When the learner did it (ISO-8601 with a UTC offset), from "
+        "1970-01-01T00:00:00Z to 5 minutes after now",
     )
 
 

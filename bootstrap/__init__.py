@@ -20,7 +20,7 @@ from eventstore.environment import (
     postgres_conninfo,
 )
 from eventstore.startup import create_schema, startup_lock
-from eventstore.wakers import LocalWaker, PostgresWaker, Waker
+from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         "", description="API key hash lines NAME:SCOPES:SHA256HEX, separated by ';' or newlines"
     )
     api_keys_file: str = Field("", description="A file of API key hash lines, one a line")
+    public_docs: bool = Field(
+        False, description="Serve /openapi.json, /docs and /redoc without a key when keys are set"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted")
     max_batch_body_bytes: int = Field(
         16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
@@ -150,7 +153,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         channel = f"{ledger.name.lower()}_events"
         waker = PostgresWaker(postgres_conninfo(settings.store_options()), channel)
     else:
-        waker = LocalWaker()
+        waker = SqliteWaker(env["SQLITE_DBNAME"])
     projector_lock: ProjectorLock = NoLock()
     reads_on_loop = None
     if is_postgres(settings.database_url):

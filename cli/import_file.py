@@ -24,7 +24,7 @@ def batches(lines: BinaryIO, size: int) -> Iterator[list[bytes]]:
 
 def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_size: int) -> int:
     """Returns 0 when every line was recorded (or already was), 1 when some were refused."""
-    importer = CompletionImporter(services.ledger)
+    importer = CompletionImporter(services.ledger, enroll_option="run with --enroll")
     total_bytes = max(path.stat().st_size, 1)
     started = time.monotonic()
     line_number = appended = already = events = errors = 0

@@ -231,10 +231,12 @@ def rebuild(
         return 1
     if dry_run:
         print_diff(services, live, ended)
+        rebuilder.finish_dry_run(ended)
         print(
             f"generation {ended.number} is built to position {ended.position} but not live; "
-            f"`progress-ledger rebuild --rules {ended.rules}` switches to it, "
-            f"`progress-ledger projections cancel {ended.number}` abandons it",
+            f"`progress-ledger rebuild --rules {ended.rules}` resumes and switches to it, "
+            f"a rebuild under other rules drops it, "
+            f"`progress-ledger projections drop {ended.number}` drops it now",
             file=sys.stderr,
         )
         return 0

@@ -163,9 +163,9 @@ class RecordCompletion:
         if not isinstance(enrollment, Enrollment):
             if not self.enroll:
                 raise NotFoundError(
-                    f"learner {self.learner_id!r} is not enrolled in course "
-                    f"{self.course_id!r}; send ?enroll=true to enroll as needed",
+                    f"learner {self.learner_id!r} is not enrolled in course {self.course_id!r}",
                     field="learner_id",
+                    enrolling="to enroll as needed",
                 )
             enrollment = Enrollment(learner_id=self.learner_id, course_id=self.course_id)
         elif self.enroll:
@@ -177,8 +177,9 @@ class RecordCompletion:
                 enrollment.complete_unit(unit, self.occurred_at)
         except EnrollmentWithdrawnError:
             raise EnrollmentWithdrawnError(
-                f"enrollment {enrollment.id} was withdrawn; send ?enroll=true to enroll again",
+                f"enrollment {enrollment.id} was withdrawn",
                 field="learner_id",
+                enrolling="to enroll again",
             ) from None
         return enrollment
 

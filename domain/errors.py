@@ -4,10 +4,15 @@
 class LedgerError(Exception):
     """A command the ledger refuses; nothing was appended."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, enrolling: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # What the way in's enroll option would do ("to enroll as needed"): each way in names
+        # its own option (`?enroll=true`, `--enroll`), which the domain does not know.
+        self.enrolling = enrolling
 
 
 class NotFoundError(LedgerError):

@@ -64,8 +64,10 @@ class BatchResult:
 
 
 class CompletionImporter:
-    def __init__(self, ledger: ProgressLedger) -> None:
+    def __init__(self, ledger: ProgressLedger, *, enroll_option: str = "send ?enroll=true") -> None:
         self.ledger = ledger
+        # How the way in says "enroll as needed", named in the errors that need it.
+        self.enroll_option = enroll_option
 
     def run(self, items: Sequence[CompletionItem | ItemError], *, enroll: bool) -> BatchResult:
         at = now()
@@ -98,17 +100,20 @@ class CompletionImporter:
         results = [
             ItemResult(index, "error", error=item)
             if isinstance(item, ItemError)
-            else item_result(index, next(outcomes))
+            else item_result(index, next(outcomes), self.enroll_option)
             for index, item in enumerate(items)
         ]
         return BatchResult(results, submission.position or self.ledger.head_position())
 
 
-def item_result(index: int, outcome: Recorded | Exception) -> ItemResult:
+def item_result(index: int, outcome: Recorded | Exception, enroll_option: str) -> ItemResult:
     if type(outcome) is Recorded:
         status: Status = "appended" if outcome.appended else "already_complete"
         return ItemResult(index, status, outcome.appended)
     if isinstance(outcome, LedgerError):
-        return ItemResult(index, "error", error=ItemError(outcome.message, outcome.field))
+        detail = outcome.message
+        if outcome.enrolling is not None:
+            detail = f"{detail}; {enroll_option} {outcome.enrolling}"
+        return ItemResult(index, "error", error=ItemError(detail, outcome.field))
     assert isinstance(outcome, Exception)
     raise outcome

@@ -133,6 +133,16 @@ class Generations:
             )
             return True
 
+    def move(self, number: int, from_status: str, to_status: str) -> bool:
+        """Moves the generation from one status to another, if it is still in the first."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s WHERE generation = %s AND status = %s "
+                "RETURNING generation",
+                (to_status, number, from_status),
+            )
+            return cursor.fetchone() is not None
+
     def drop(self, number: int) -> None:
         """Drops a generation's tables and its row."""
         if self.get(number).status == "live":

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 # pydantic reads these shapes for the API's schema, and needs this TypedDict before 3.12.
 from typing_extensions import TypedDict
+
+from projections.rules import rounded
+
+NOISE = Decimal("1e-9")
 
 
 class UnitProgress(TypedDict):
@@ -148,6 +153,13 @@ def learner_progress(learner_id: str, rows: Sequence[ProgressRow]) -> LearnerPro
     }
 
 
+def rounded_average(average: float | Decimal) -> float:
+    """The roster's average, rounded once (two decimals, half up). SQLite averages in
+    binary floating point: its last bits of noise are dropped (at 1e-9) before the rounding,
+    so that an exact 41.665 is not read as 41.66499999."""
+    return rounded(Decimal(str(average)).quantize(NOISE))
+
+
 def roster(rows: Sequence[ProgressRow], limit: int) -> Roster:
     """Rows in learner order, at most `limit` + 1 (one more says that a next page exists),
     each a progress row without units followed by the course's enrolled, completed and
@@ -164,7 +176,7 @@ def roster(rows: Sequence[ProgressRow], limit: int) -> Roster:
         "summary": {
             "enrolled": int(enrolled),
             "completed": int(completed),
-            "average_percentage": round(float(average), 2),
+            "average_percentage": rounded_average(average),
         },
         "projection_position": int(rows[0][0]) if rows else 0,
     }

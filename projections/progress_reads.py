@@ -26,6 +26,7 @@ from projections.progress_documents import (
     roster,
 )
 from projections.progress_tables import GENERATIONS
+from projections.rules import COUNTING_RULES
 
 # In the API's order. SQLite keeps booleans as 0/1, hence JSON literals there; PostgreSQL's
 # NUMERIC(5,2) percentage, as JSON, loads as a float.
@@ -109,12 +110,18 @@ class ProgressStatements:
             f"WHERE g.status = 'live' ORDER BY p.course_id LIMIT {LEARNER_COURSES_LIMIT}"
         )
         # A roster lists no units. The page is cut by the (course_id, learner_id) index first.
+        # Its average is of the exact percentages (completed / total), rounded once, after.
+        counting = ", ".join(f"'{name}'" for name in COUNTING_RULES)
+        exact = (
+            f"CASE WHEN rules IN ({counting}) AND total_units > 0 "
+            "THEN 100.0 * completed_units / total_units ELSE percentage END"
+        )
         course_aggregate = f"(SELECT aggregate_id FROM {structure} WHERE course_id = p.course_id)"
         listed = progress_columns(db, "NULL", "NULL", held(db, course_aggregate))
         self.roster_first_page, self.roster_page_after = (
             f"WITH summary AS (SELECT COUNT(*) AS enrolled, "
             "COALESCE(SUM(CASE WHEN percentage >= 100 THEN 1 ELSE 0 END), 0) AS completed, "
-            f"COALESCE(AVG(percentage), 0) AS average FROM {progress} "
+            f"COALESCE(AVG({exact}), 0) AS average FROM {progress} "
             "WHERE course_id = %s AND withdrawn = %s), "
             f"page AS (SELECT * FROM {progress} WHERE course_id = %s{after} "
             "ORDER BY learner_id LIMIT %s) "

@@ -4,6 +4,10 @@ to the head, then switch reads in one transaction.
 A rebuild's only state is its generation row (rules, status, tracking position), so a rebuild
 that dies is resumed by starting it again with the same rules; a cancelled one stops at its
 next batch because its batch writes refuse to write to it.
+
+A dry run that has reported leaves its generation `built` (not `building`), so it blocks
+nothing: a rebuild under the same rules resumes it from its position, and a rebuild or dry
+run under other rules drops it (its diff was reported; it is not worth keeping).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from projections.progress_tables import GenerationTables
 log = logging.getLogger(__name__)
 
 
+# A dry run's generation once built: not live, not being built, blocking no other rebuild.
+BUILT = "built"
+
+
 class RebuildConflict(AlreadyExistsError):
     """Another rebuild is under way, or the generation is not in a state that allows this."""
 
@@ -40,8 +48,11 @@ class Rebuilder:
         self.on_switched = on_switched
 
     def begin(self, rules: str) -> Generation:
-        """The generation a dead rebuild under these rules left behind, or a new one."""
-        building = [g for g in self.generations.all() if g.status == "building"]
+        """The generation a dead rebuild or a dry run under these rules left behind, or a new
+        one. A dry run's result under other rules is dropped; a build under other rules that
+        is not a finished dry run is a conflict."""
+        generations = self.generations.all()
+        building = [g for g in generations if g.status == "building"]
         for generation in building:
             if generation.rules == rules:
                 return generation
@@ -52,7 +63,22 @@ class Rebuilder:
                 "cancel it before rebuilding under other rules",
                 field="rules",
             )
-        return self.generations.create(rules)
+        built = [g for g in generations if g.status == BUILT]
+        for generation in built:
+            if generation.rules == rules and self.generations.move(
+                generation.number, BUILT, "building"
+            ):
+                return self.generations.get(generation.number)
+        # Created before the drop, so that a dropped dry run's number is never reused.
+        created = self.generations.create(rules)
+        for generation in built:
+            self.generations.drop(generation.number)
+        return created
+
+    def finish_dry_run(self, generation: Generation) -> Generation:
+        """Marks a dry run's generation, built and reported, as blocking nothing."""
+        self.generations.move(generation.number, "building", BUILT)
+        return self.generations.get(generation.number)
 
     def run(
         self,
@@ -248,6 +274,8 @@ class RebuildJobs:
             while True:
                 generation = self.rebuilder.run(generation, switch=job.switch, on_batch=track)
                 with self._lock:
+                    if generation.status == "building" and not job.switch:
+                        generation = self.rebuilder.finish_dry_run(generation)
                     if generation.status != "building" or not job.switch:
                         job.done = True
                         break

@@ -28,11 +28,23 @@ class Progress:
 Rule = Callable[[Sequence[Unit], Collection[str]], Progress]
 
 
+def rounded(exact: Decimal) -> float:
+    """The one rounding of every percentage shown: two decimals, half up."""
+    return float(exact.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
 def percentage(done: Decimal, total: Decimal) -> float:
     """Two decimals, rounded half up; a course without units is 0 %, not a division error."""
     if total <= 0:
         return 0.0
-    return float((done * HUNDRED / total).quantize(CENT, rounding=ROUND_HALF_UP))
+    return rounded(done * HUNDRED / total)
+
+
+# The rules whose percentage is exactly completed_units / total_units × 100, so that an
+# average over enrollments can be computed from those exact fractions rather than from the
+# rounded percentages. (weighted-v1's exact number is not stored: its average starts from
+# the stored percentages.)
+COUNTING_RULES = ("units-v1", "required-units-v2")
 
 
 @lru_cache(maxsize=65_536)

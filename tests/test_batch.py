@@ -71,6 +71,7 @@ def test_without_enroll_unknown_enrollments_are_errors(client: httpx.Client) -> 
     body = client.post("/v1/completions:batch", json=items).json()
     assert [r["status"] for r in body["results"]] == ["error", "appended"]
     assert body["results"][0]["error"]["field"] == "learner_id"
+    assert "send ?enroll=true to enroll as needed" in body["results"][0]["error"]["detail"]
 
 
 def test_ndjson_items_are_read_line_by_line(client: httpx.Client) -> None:

@@ -52,3 +52,18 @@ def test_import_records_every_good_line_and_reports_the_bad(
 
     again = run_import(settings, path, "--enroll")
     assert "0 recorded, 150 already complete, 1 refused" in again.stderr
+
+
+def test_the_enroll_hint_names_the_import_flag(
+    settings: Settings, services: LedgerServices, tmp_path: Path
+) -> None:
+    course_id = new_id("course")
+    services.ledger.create_course(course_id, "Course", [Unit("u1")])
+    path = tmp_path / "completions.ndjson"
+    path.write_bytes(orjson.dumps({"learner_id": "ada", "course_id": course_id, "unit_id": "u1"}))
+
+    done = run_import(settings, path)
+
+    assert done.returncode == 1, done.stderr
+    assert "run with --enroll to enroll as needed" in done.stderr
+    assert "?enroll=true" not in done.stderr

@@ -4,6 +4,8 @@ the event loop (the route's) and the read on the database's pool agree to the by
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -65,12 +67,44 @@ def test_every_document_shows_an_enrollment_alike(services: LedgerServices) -> N
     assert single["learner-1"]["percentage"] == 100.0
     # Withdrawn learners are listed, not counted.
     assert single["learner-0"]["withdrawn"]
-    percentages = [single[learner]["percentage"] for learner in LEARNERS[1:]]
+    counted = [single[learner] for learner in LEARNERS[1:]]
+    exact = sum(
+        (Fraction(100 * p["completed_units"], p["total_units"]) for p in counted), Fraction()
+    )
     assert page["summary"] == {
-        "enrolled": len(percentages),
-        "completed": sum(p >= 100 for p in percentages),
-        "average_percentage": round(sum(percentages) / len(percentages), 2),
+        "enrolled": len(counted),
+        "completed": sum(p["percentage"] >= 100 for p in counted),
+        "average_percentage": half_up(exact / len(counted)),
     }
+
+
+def half_up(exact: Fraction) -> float:
+    return float(
+        (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+    )
+
+
+def test_the_roster_average_is_of_exact_values_rounded_once(services: LedgerServices) -> None:
+    ledger = services.ledger
+    ledger.create_course("c1", "Course", [Unit("u1"), Unit("u2"), Unit("u3")])
+    for learner, done in (("a", 1), ("b", 1), ("c", 3), ("d", 0)):
+        enrollment = ledger.enroll(learner, "c1").enrollment.id
+        for unit in ("u1", "u2", "u3")[:done]:
+            ledger.complete_unit(enrollment, unit)
+    # Another whose exact average sits on a half cent: 12.5 % and three 0 % give 3.125.
+    ledger.create_course("c8", "Eighths", [Unit(f"u{n}") for n in range(8)])
+    for learner in ("a", "b", "c", "d"):
+        enrollment = ledger.enroll(learner, "c8").enrollment.id
+        if learner == "a":
+            ledger.complete_unit(enrollment, "u0")
+    project(services)
+
+    summary = services.reads.roster("c1", 10, None)["summary"]
+    # The rounded percentages (33.33, 33.33, 100, 0) would average 41.66.
+    assert summary == {"enrolled": 4, "completed": 1, "average_percentage": 41.67}
+    assert services.reads.roster("c8", 10, None)["summary"]["average_percentage"] == 3.13
 
 
 def test_no_enrollment_reads_as_the_live_position_alone(services: LedgerServices) -> None:

@@ -89,7 +89,7 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
 
     assert main(["rebuild", "--rules", "required-units-v2", "--dry-run"]) == 0
     captured = capsys.readouterr()
-    [candidate] = [g for g in services.generations.all() if g.status == "building"]
+    [candidate] = [g for g in services.generations.all() if g.status == "built"]
     diff = diff_generations(services.db, 1, candidate.number)
     assert diff.changed == 12  # every total drops from 4 to 3: u3 is optional
     changes = {c.learner_id: c for c in diff.learners}
@@ -138,8 +138,10 @@ def test_rebuilds_through_the_api(client: httpx.Client) -> None:
     started = client.post(rebuilds, json={"rules": "required-units-v2", "dry_run": True})
     assert started.status_code == 202
     number = started.json()["generation"]
-    wait_until(lambda: client.get(f"{rebuilds}/{number}").json()["lag"] == 0)
-    diff = wait_until(lambda: client.get(f"{rebuilds}/{number}/diff").json())
+    # Its diff answers while it builds, and once it is built.
+    wait_until(lambda: client.get(f"{rebuilds}/{number}/diff").status_code == 200)
+    wait_until(lambda: client.get(f"{rebuilds}/{number}").json()["status"] == "built")
+    diff = client.get(f"{rebuilds}/{number}/diff").json()
     assert (diff["changed"], diff["against_rules"], diff["rules"]) == (
         2,
         "units-v1",
@@ -155,35 +157,67 @@ def test_rebuilds_through_the_api(client: httpx.Client) -> None:
     paged = client.get(f"{rebuilds}/{number}/diff", params={"limit": 1}).json()
     assert paged["next"] == "ada/c1"
 
-    other = client.post(rebuilds, json={"rules": "weighted-v1"})
-    assert (other.status_code, other.json()["field"]) == (409, "rules")
     unknown = client.post(rebuilds, json={"rules": "units-v9"})
     assert (unknown.status_code, unknown.json()["field"]) == (422, "rules")
+    # A finished dry run blocks nothing: a dry run under other rules replaces it.
+    other = client.post(rebuilds, json={"rules": "weighted-v1", "dry_run": True})
+    assert other.status_code == 202
+    replacing = other.json()["generation"]
+    wait_until(lambda: client.get(f"{rebuilds}/{replacing}").json()["status"] == "built")
+    assert client.get(f"{rebuilds}/{number}").status_code == 404
 
     listed = client.get("/v1/projections").json()
     assert [(g["generation"], g["status"], g["rules"]) for g in listed["generations"]] == [
         (1, "live", "units-v1"),
-        (number, "building", "required-units-v2"),
+        (replacing, "built", "weighted-v1"),
     ]
-    assert listed["generations"][1]["events_per_second"] is not None
-
-    cancelled = client.delete(f"{rebuilds}/{number}")
-    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
-    again = client.delete(f"{rebuilds}/{number}")
-    assert (again.status_code, again.json()["field"]) == (409, "generation")
+    refused = client.delete(f"{rebuilds}/{replacing}")
+    assert (refused.status_code, refused.json()["field"]) == (409, "generation")
     assert client.get(f"{rebuilds}/999").status_code == 404
 
-    switched = client.post(rebuilds, json={"rules": "required-units-v2"}).json()
-    assert switched["generation"] == number + 1
-    wait_until(lambda: client.get(f"{rebuilds}/{number + 1}").json()["status"] == "live")
+    # A rebuild under the dry run's rules resumes its generation and switches to it.
+    dropped = client.post(rebuilds, json={"rules": "required-units-v2"}).json()
+    switched = dropped["generation"]
+    wait_until(lambda: client.get(f"{rebuilds}/{switched}").json()["status"] == "live")
     ada = client.get("/v1/learners/ada/courses/c1/progress").json()
     assert (ada["rules"], ada["percentage"], ada["completed_at"] is not None) == (
         "required-units-v2",
         100.0,
         True,
     )
+    assert client.get(f"{rebuilds}/{replacing}").status_code == 404
     statuses = [g["status"] for g in client.get("/v1/projections").json()["generations"]]
-    assert statuses == ["retired", "cancelled", "live"]
+    assert statuses == ["retired", "live"]
+    again = client.post(rebuilds, json={"rules": "weighted-v1", "dry_run": True}).json()
+    wait_until(lambda: client.get(f"{rebuilds}/{again['generation']}").json()["status"] == "built")
+    resumed = client.post(rebuilds, json={"rules": "weighted-v1"}).json()
+    assert resumed["generation"] == again["generation"]
+    wait_until(lambda: client.get(f"{rebuilds}/{resumed['generation']}").json()["status"] == "live")
+
+
+def test_a_dry_run_blocks_no_dry_run_or_rebuild_under_other_rules(
+    services: LedgerServices,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_history(services)
+    project(services)
+    use_database(monkeypatch, settings)
+
+    assert main(["rebuild", "--rules", "required-units-v2", "--dry-run"]) == 0
+    [first] = [g for g in services.generations.all() if g.status == "built"]
+    assert main(["rebuild", "--rules", "weighted-v1", "--dry-run"]) == 0
+    [second] = [g for g in services.generations.all() if g.status == "built"]
+    assert (second.rules, second.number > first.number) == ("weighted-v1", True)
+    assert first.number not in {g.number for g in services.generations.all()}
+    capsys.readouterr()
+
+    assert main(["rebuild", "--rules", "required-units-v2"]) == 0
+    assert "rebuilding generation" in capsys.readouterr().err
+    live = services.generations.live()
+    assert (live.rules, live.number > second.number) == ("required-units-v2", True)
+    assert [g.status for g in services.generations.all()] == ["retired", "live"]
 
 
 def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
