@@ -84,3 +84,24 @@ class DiffOut(BaseModel):
     changed: int
     learners: list[SnapshotChangeOut]
     next: str | None
+
+
+class ParkedEventOut(BaseModel):
+    """An event the projection could not apply, or one held behind it in its stream."""
+
+    generation: int
+    position: int
+    # The enrollment's or the course's aggregate id.
+    stream: str
+    kind: str
+    error: str
+    parked_at: datetime | None
+
+
+class ParkedOut(BaseModel):
+    generation: int
+    parked: list[ParkedEventOut]
+
+
+class RetryOut(ParkedOut):
+    applied: int

@@ -100,9 +100,15 @@ class ProjectionStatus(BaseModel):
     position: int
     head: int
     lag: int
+    # Events parked because they could not be applied (GET /v1/projections/parked).
+    parked: int = 0
+    # Seconds the projection has been behind the head without moving (0 when it moves).
+    stalled_seconds: float = 0.0
 
 
 class Ready(BaseModel):
+    # ready; degraded (events parked: their streams are held); stalled (behind the head,
+    # no progress for LEDGER_PROJECTION_STALL_SECONDS). All answered with 200: see README.
     status: str
     database: str
     projection: ProjectionStatus

@@ -24,8 +24,10 @@ from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
+from projections.parking import ParkedEvents
 from projections.progress_reads import ProgressReads
 from projections.rebuilds import Rebuilder, RebuildJobs
+from projections.stall import ProgressWatch
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How long a read waits for its min_position, in seconds"
     )
     projection_batch_size: int = Field(20_000, ge=1, le=100_000)
+    projection_stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="/readyz says `stalled` when the projection is behind and has not moved "
+        "for this long",
+    )
     rules: str = Field("units-v1", description="Rules of the first projection generation")
     database_connect_timeout: float = Field(
         3.0, gt=0, description="Seconds to wait for a database connection before failing"
@@ -93,6 +101,8 @@ class LedgerServices:
     _stop: threading.Event = field(default_factory=threading.Event)
     _projector: threading.Thread | None = None
     projector_lock: ProjectorLock = field(default_factory=NoLock)
+    # When the live projection last moved, as /readyz sees it.
+    progress_watch: ProgressWatch = field(default_factory=ProgressWatch)
 
     def start_projection(self) -> None:
         """Runs the live projection on a background thread of this process."""
@@ -134,6 +144,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         generations = Generations(db)
         generations.create_schema(default_rules=settings.rules)
+        ParkedEvents(db).create_schema()
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )

@@ -14,6 +14,7 @@ from domain.errors import LedgerError
 from domain.identifiers import enrollment_aggregate_id
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.generations import Generation
+from projections.parking import ParkedEvent
 from projections.rebuilds import Rebuilder, diff_generations
 
 DIFF_LINES = 1000
@@ -41,9 +42,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     checker.add_argument("--course", help="check only this course's snapshots")
 
-    projections = commands.add_parser("projections", help="list, cancel or drop generations")
+    projections = commands.add_parser(
+        "projections", help="list, cancel or drop generations; list or retry parked events"
+    )
     actions = projections.add_subparsers(dest="action")
     actions.add_parser("list", help="every generation (the default)")
+    actions.add_parser("parked", help="the live generation's parked events, in log order")
+    actions.add_parser(
+        "retry", help="re-apply the live generation's parked events in order (after a fix)"
+    )
     for name, text in (
         ("cancel", "stop a building generation"),
         ("drop", "drop a retired or cancelled generation's tables"),
@@ -123,11 +130,13 @@ def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
             f"MISMATCH learner={mismatch.learner_id} course={mismatch.course_id}{unit} "
             f"stored={describe(mismatch.stored)} replayed={describe(mismatch.replayed)}"
         )
+    for parked in result.parked:
+        print(f"HELD {parked_line(parked)}")
     generation = result.generation
     print(
         f"checked {result.checked} snapshots of generation {generation.number} "
         f"({generation.rules}) at position {generation.position}, with their units: "
-        f"{len(result.mismatches)} mismatches",
+        f"{len(result.mismatches)} mismatches, {len(result.parked)} parked events",
         file=sys.stderr,
     )
     return 1 if result.mismatches else 0
@@ -146,7 +155,14 @@ def describe(numbers: Numbers | None) -> str:
     )
 
 
+def parked_line(parked: ParkedEvent) -> str:
+    at = parked.parked_at.isoformat() if parked.parked_at else "-"
+    return f"position={parked.position} {parked.kind}={parked.stream} parked_at={at} {parked.error}"
+
+
 def projections(services: LedgerServices, args: argparse.Namespace) -> int:
+    if args.action in ("parked", "retry"):
+        return parked_events(services, args.action)
     rebuilder = Rebuilder(services.engine)
     if args.action == "cancel":
         rebuilder.cancel(args.generation)
@@ -161,6 +177,21 @@ def projections(services: LedgerServices, args: argparse.Namespace) -> int:
             f"lag {max(0, head - g.position):>10,}"
         )
     return 0
+
+
+def parked_events(services: LedgerServices, action: str) -> int:
+    """Lists the live generation's parked events; `retry` first re-applies them. Exit 1 while
+    any stays parked."""
+    live = services.generations.live()
+    if action == "retry":
+        applied, remaining = services.engine.retry(live.number)
+        print(f"applied {applied} parked events; {remaining} stay parked", file=sys.stderr)
+    parked = services.engine.parked.of_generation(live.number)
+    for event in parked:
+        print(parked_line(event))
+    if action == "parked":
+        print(f"{len(parked)} parked events in generation {live.number}", file=sys.stderr)
+    return 1 if parked else 0
 
 
 # Rebuild ---------------------------------------------------------------------------

@@ -124,6 +124,11 @@ class BatchWrites:
             self._claim(cursor, generation, position)
             self._write_rows(cursor, tables, rows)
 
+    def write_rows(self, generation: Generation, rows: BatchRows) -> None:
+        """Writes rows without moving the position: a retried parked event, behind it."""
+        with self.db.transaction() as cursor:
+            self._write_rows(cursor, GenerationTables(self.db, generation.number), rows)
+
     def _in_one_statement(self, rows: BatchRows) -> bool:
         kinds = (rows.progress, rows.units, rows.new_progress, rows.new_units)
         return (

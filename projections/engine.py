@@ -17,7 +17,8 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 
 from domain.enrollment import Enrollment
-from eventstore.log_reader import LogReader
+from eventstore.log_reader import LogReader, Record
+from eventstore.outages import is_systemic
 from eventstore.wakers import Waker
 from projections.batch_rows import BatchRows, batch_rows
 from projections.batch_writes import BatchWrites, PositionConflict
@@ -31,6 +32,7 @@ from projections.fold import (
     course_key,
 )
 from projections.generations import Generation, Generations
+from projections.parking import HELD_BEHIND, ParkedEvents
 from projections.progress_tables import GenerationTables
 from projections.rules import rule_named
 from projections.state_loading import load_courses, load_enrollments
@@ -65,6 +67,8 @@ class ProjectionEngine:
         self.batch_size = batch_size
         self._applied = threading.Condition()
         self.live_position = 0
+        self.parked = ParkedEvents(generations.db)
+        self._held: dict[int, set[str]] = {}
 
     def project_batch(self, generation: Generation) -> Generation:
         """Applies the next batch after the generation's position; returns it moved on."""
@@ -75,22 +79,35 @@ class ProjectionEngine:
         return replace(generation, position=batch.position)
 
     def fold_batch(
-        self, generation: Generation, carried: Carried, connection: Any = None
+        self, generation: Generation, carried: Carried, connection: Any = None, limit: int = 0
     ) -> FoldedBatch | None:
         """Folds the batch after the generation's position. `carried` holds the states that
         the previous batch changed and that may not be committed yet: they win over the
         rows read from the database. `connection`: see BatchWrites.connection."""
         with collector_paused():
-            return self._fold_batch(generation, carried, connection)
+            return self._fold_batch(generation, carried, connection, limit or self.batch_size)
 
     def _fold_batch(
-        self, generation: Generation, carried: Carried, connection: Any
+        self, generation: Generation, carried: Carried, connection: Any, limit: int
     ) -> FoldedBatch | None:
-        records, last_position = self.reader.read(
-            generation.position + 1, self.batch_size, connection
-        )
+        records, last_position = self.reader.read(generation.position + 1, limit, connection)
         if last_position is None:
             return None
+        events = len(records)
+        held = self.held_streams(generation.number, carried)
+        if held:
+            records = self._park_held(generation, records, held, lambda _: None)
+        return self._fold_records(generation, records, carried, held, last_position, events)
+
+    def _fold_records(
+        self,
+        generation: Generation,
+        records: list[Record],
+        carried: Carried,
+        held: set[str],
+        last_position: int,
+        events: int,
+    ) -> FoldedBatch:
         db, tables = self.db, GenerationTables(self.db, generation.number)
         restructured = {r[2] for r in records if r[0] in COURSE_STRUCTURE_EVENTS}
         enrollment_ids = {r[2] for r in records if r[0] in ENROLLMENT_EVENTS}
@@ -115,17 +132,178 @@ class ProjectionEngine:
             needed,
             restructured,
         )
+        if held:
+            # An enrollment in a held course is held too.
+            def course_of(record: Record) -> str | None:
+                if record[0] is Enrollment.Enrolled:
+                    return course_key(record[3]["course_id"])
+                enrollment = enrollments.get(record[2])
+                return None if enrollment is None else course_key(enrollment.course_id)
+
+            records = self._park_held(generation, records, held, course_of)
         fold = Fold(rule_named(generation.rules), courses, enrollments)
         fold.apply_records(records)
         return FoldedBatch(
             rows=batch_rows(fold, generation.rules, db),
             position=last_position,
-            events=len(records),
+            events=events,
             changed=Carried(
                 courses={c: fold.courses[c] for c in fold.changes.courses},
                 enrollments={e: fold.enrollments[e] for e in fold.changes.enrollments},
             ),
         )
+
+    # Parking ------------------------------------------------------------------
+
+    def held_streams(self, generation: int, carried: Carried | None = None) -> set[str]:
+        """The generation's held streams. None held is trusted until `forget_held` (only
+        this engine parks in a generation it projects: the projector lock); while some are,
+        they are read again for each batch, so a retry elsewhere releases them at once, and
+        the states of released streams are dropped from `carried` (the retry wrote newer
+        ones)."""
+        cached = self._held.get(generation)
+        if cached is not None and not cached:
+            return cached
+        held = self.parked.held(generation)
+        if cached is not None and carried is not None:
+            released = cached - held
+            if released:
+                carried.forget(released)
+        self._held[generation] = held
+        return held
+
+    def forget_held(self) -> None:
+        """Reads the held streams again at the next batch (another process may have parked
+        since: a projector lock changed hands)."""
+        self._held.clear()
+
+    def _park_held(
+        self,
+        generation: Generation,
+        records: list[Record],
+        held: set[str],
+        course_of: Callable[[Record], str | None],
+    ) -> list[Record]:
+        """Parks the records of held streams (an enrollment in a held course is held with
+        it); returns the others."""
+        kept: list[Record] = []
+        parked: list[tuple[int, str, str, str]] = []
+        for record in records:
+            kind, position, stream, _ = record
+            is_enrollment = kind in ENROLLMENT_EVENTS
+            course = course_of(record) if is_enrollment else None
+            if stream in held or (course is not None and course in held):
+                held.add(stream)
+                parked.append(
+                    (
+                        position,
+                        stream,
+                        "enrollment" if is_enrollment else "course",
+                        HELD_BEHIND.format(position=position),
+                    )
+                )
+            else:
+                kept.append(record)
+        self.parked.park(generation.number, parked)
+        return kept
+
+    def _isolate(self, generation: Generation, until: int | None) -> Generation:
+        """After a batch failed through no fault of the database: applies the events of the
+        failed batch's range in halves, then quarters, ... down to one event, parking (and
+        holding the stream of) each single event that fails; after a success the size grows
+        back, so one bad event among many costs a few batches, not one per event."""
+        end = generation.position + self.batch_size
+        if until is not None:
+            end = min(end, until)
+        size = self.batch_size // 2 or 1
+        while generation.position < end:
+            try:
+                batch = self.fold_batch(generation, Carried(), limit=size)
+                if batch is None:
+                    return generation
+                self.writes.write(generation, batch.rows, batch.position)
+            except PositionConflict:
+                return self.generations.get(generation.number)
+            except Exception as error:
+                if is_systemic(error):
+                    raise
+                if size > 1:
+                    size //= 2
+                    continue
+                generation = self._park_failed(generation, error)
+                continue
+            generation = replace(generation, position=batch.position)
+            if generation.status == "live":
+                self._announce(generation.position)
+            size = min(size * 2, self.batch_size)
+        return generation
+
+    def _park_failed(self, generation: Generation, failure: Exception) -> Generation:
+        """Parks the event after the generation's position, which failed on its own, holds
+        its stream, and moves the position past it."""
+        records, last_position = self.reader.read(generation.position + 1, 1)
+        if last_position is None:
+            return generation
+        kind, position, stream, _ = records[0]
+        is_enrollment = kind in ENROLLMENT_EVENTS
+        log.error("projection parked the event at %d (%s): %r", position, stream, failure)
+        self.parked.park(
+            generation.number,
+            [(position, stream, "enrollment" if is_enrollment else "course", repr(failure))],
+        )
+        self._held.pop(generation.number, None)
+        empty = BatchRows(removed_units=[], courses=[], progress=[], units=[])
+        try:
+            self.writes.write(generation, empty, position)
+        except PositionConflict:
+            return self.generations.get(generation.number)
+        moved = replace(generation, position=position)
+        if moved.status == "live":
+            self._announce(position)
+        return moved
+
+    def retry(self, generation_number: int) -> tuple[int, int]:
+        """Re-applies a generation's parked events in position order, each against its
+        stream's current state; an event that fails again stays parked and keeps its stream's
+        later events parked behind it. Returns (applied, still parked)."""
+        generation = self.generations.get(generation_number)
+        failed: set[str] = set()
+        applied = 0
+        for parked in self.parked.of_generation(generation_number):
+            records, last_position = self.reader.read(parked.position, 1)
+            if last_position != parked.position:
+                continue
+            record = records[0]
+            course_held = self._course_failed(record, failed, generation)
+            if parked.stream in failed or course_held:
+                failed.add(parked.stream)
+                continue
+            try:
+                with collector_paused():
+                    batch = self._fold_records(
+                        generation, [record], Carried(), set(), parked.position, 1
+                    )
+                self.writes.write_rows(generation, batch.rows)
+            except Exception as error:
+                if is_systemic(error):
+                    raise
+                failed.add(parked.stream)
+                self.parked.park_again(generation_number, parked.position, repr(error))
+                continue
+            self.parked.release(generation_number, [parked.position])
+            applied += 1
+        self._held.pop(generation_number, None)
+        return applied, self.parked.count(generation_number)
+
+    def _course_failed(self, record: Record, failed: set[str], generation: Generation) -> bool:
+        if not failed or record[0] not in ENROLLMENT_EVENTS:
+            return False
+        if record[0] is Enrollment.Enrolled:
+            return course_key(record[3]["course_id"]) in failed
+        tables = GenerationTables(self.db, generation.number)
+        loaded = load_enrollments(self.db, tables, {record[2]}, {})
+        enrollment = loaded.get(record[2])
+        return enrollment is not None and course_key(enrollment.course_id) in failed
 
     def catch_up(
         self,
@@ -134,6 +312,30 @@ class ProjectionEngine:
         until: int | None = None,
         on_batch: Callable[[Generation], None] | None = None,
         remembered: Carried | None = None,
+    ) -> Generation:
+        """Projects batch after batch until the log (or `until`) is reached. A batch that
+        fails through no fault of the database is isolated: its events are applied one at a
+        time and those that fail are parked (projections/parking.py).
+        """
+        while True:
+            try:
+                return self._catch_up_batches(generation, until, on_batch, remembered)
+            except Exception as error:
+                if is_systemic(error):
+                    raise
+                log.warning("projection batch failed (%r); isolating the event at fault", error)
+                generation = self._isolate(self.generations.get(generation.number), until)
+                if generation.status in ("retired", "cancelled"):
+                    return generation
+                if on_batch is not None:
+                    on_batch(generation)
+
+    def _catch_up_batches(
+        self,
+        generation: Generation,
+        until: int | None,
+        on_batch: Callable[[Generation], None] | None,
+        remembered: Carried | None,
     ) -> Generation:
         """Projects batch after batch until the log (or `until`) is reached.
 
@@ -145,6 +347,7 @@ class ProjectionEngine:
         whenever a write is refused or anything fails, since then they may be wrong.
         """
         if remembered is None:
+            self.forget_held()
             return self._catch_up(generation, until, on_batch, None, None)
         # Live batches are small: one pooled connection for the reads and the writes of
         # this call saves the pool's check of a second one.
@@ -232,6 +435,7 @@ class ProjectionEngine:
                     self._announce(self.generations.live().position)
                 else:
                     if generation is None:
+                        self.forget_held()
                         generation = self.generations.live()
                         self._announce(generation.position)
                     generation = self.catch_up(generation, remembered=remembered)
@@ -306,6 +510,18 @@ class Carried:
     def clear(self) -> None:
         self.courses.clear()
         self.enrollments.clear()
+
+    def forget(self, streams: set[str]) -> None:
+        """Drops the states of these enrollments and course aggregates, and of the
+        enrollments in those courses."""
+        for course_id in [c for c in self.courses if course_key(c) in streams]:
+            del self.courses[course_id]
+        for enrollment_id in [
+            e
+            for e, state in self.enrollments.items()
+            if e in streams or course_key(state.course_id) in streams
+        ]:
+            del self.enrollments[enrollment_id]
 
 
 @dataclass(frozen=True)

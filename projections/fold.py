@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +219,11 @@ class Fold:
     def _unit_completed(self, originator_id: str, completed: dict[str, Any], position: int) -> None:
         enrollment = self.enrollments[originator_id]
         occurred_at = completed["occurred_at"]
+        if occurred_at.year in (1, 9999):
+            # Stored before times were checked, it may lie outside the range a timestamp
+            # holds once in UTC (which the database would refuse, or fail to read back):
+            # raises OverflowError, and the engine parks the event.
+            occurred_at.astimezone(UTC)
         enrollment.completed_units.setdefault(completed["unit_id"], occurred_at)
         timestamp = completed["timestamp"]
         self.changes.touch_unit(originator_id, completed["unit_id"], timestamp)

@@ -50,6 +50,9 @@ class CourseProgress(TypedDict):
     units: list[UnitProgress]
     # The live projection's position when read: it reflects the log at least up to here.
     projection_position: int
+    # An event of this enrollment (or its course) could not be applied and is parked: these
+    # are its last good numbers, and its later events wait behind it.
+    held: bool
 
 
 class ProgressAsOf(CourseProgress):
@@ -88,7 +91,7 @@ class Roster(TypedDict):
 # course's structure and the enrollment's unit rows, both as JSON text.
 ProgressRow = Sequence[Any]
 ENROLLMENT_ID = 3
-PROGRESS_COLUMN_COUNT = 14
+PROGRESS_COLUMN_COUNT = 15
 
 
 def course_progress(row: ProgressRow) -> CourseProgress:
@@ -108,6 +111,7 @@ def course_progress(row: ProgressRow) -> CourseProgress:
         withdrawn,
         structure,
         unit_rows,
+        held,
     ) = row
     by_unit = {unit["unit_id"]: unit for unit in orjson.loads(unit_rows or "[]")}
     units = [
@@ -129,6 +133,7 @@ def course_progress(row: ProgressRow) -> CourseProgress:
         "withdrawn": withdrawn,
         "units": units,
         "projection_position": projection_position,
+        "held": held,
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from eventstore.async_reads import AsyncReadPool
 from eventstore.database import Database, Row
+from projections.parking import PARKED_EVENTS
 from projections.progress_documents import (
     ENROLLMENT_ID,
     CourseProgress,
@@ -40,7 +41,7 @@ UNIT_FIELDS = (
 BOOLEAN_FIELDS = ("required", "completed")
 # The columns of a progress row (progress_documents.ProgressRow) that SQLite stores in
 # another form than the document's: timestamps as ISO text, `withdrawn` as 0/1.
-COMPLETED_AT, UPDATED_AT, WITHDRAWN = 7, 8, 11
+COMPLETED_AT, UPDATED_AT, WITHDRAWN, HELD = 7, 8, 11, 14
 # Courses listed at most for one learner.
 LEARNER_COURSES_LIMIT = 1000
 
@@ -61,15 +62,25 @@ def unit_rows(db: Database, units: str, enrollment_id: str) -> str:
     return f"(SELECT {aggregate} FROM {units} u WHERE u.enrollment_id = {enrollment_id})"
 
 
-def progress_columns(db: Database, structure: str, units: str) -> str:
+def held(db: Database, course_aggregate: str) -> str:
+    """Whether the enrollment `p`, or its course (aggregate id `course_aggregate`), has a
+    parked event in the live generation `g`: one probe of an index of a table that is
+    almost always empty (projections/parking.py)."""
+    return (
+        f"EXISTS (SELECT 1 FROM {db.table(PARKED_EVENTS)} x WHERE x.generation = g.generation "
+        f"AND x.stream IN (p.enrollment_id, {course_aggregate}))"
+    )
+
+
+def progress_columns(db: Database, structure: str, units: str, is_held: str) -> str:
     """A progress row's columns from `g` (the live generation) and `p` (its course_progress
-    row); `structure` and `units` are the expressions of its last two."""
+    row); `structure`, `units` and `is_held` are the expressions of its last three."""
     percentage = "p.percentage::float8" if db.is_postgres else "p.percentage"
     return (
         "g.position AS projection_position, p.learner_id, p.course_id, p.enrollment_id, "
         f"p.completed_units, p.total_units, {percentage} AS percentage, p.completed_at, "
         "p.updated_at, p.position, p.rules, p.withdrawn, "
-        f"{structure} AS structure, {units} AS unit_rows"
+        f"{structure} AS structure, {units} AS unit_rows, {is_held} AS held"
     )
 
 
@@ -81,7 +92,9 @@ class ProgressStatements:
             db.table("unit_progress"),
             db.table("course_structure"),
         )
-        with_units = progress_columns(db, "s.units", unit_rows(db, units, "p.enrollment_id"))
+        with_units = progress_columns(
+            db, "s.units", unit_rows(db, units, "p.enrollment_id"), held(db, "s.aggregate_id")
+        )
         self.live_position = f"SELECT position FROM {generations} WHERE status = 'live'"
         # The LEFT JOINs from the live generation give its position even with no enrollment.
         self.learner_course = (
@@ -103,7 +116,8 @@ class ProgressStatements:
             f"CASE WHEN rules IN ({counting}) AND total_units > 0 "
             "THEN 100.0 * completed_units / total_units ELSE percentage END"
         )
-        listed = progress_columns(db, "NULL", "NULL")
+        course_aggregate = f"(SELECT aggregate_id FROM {structure} WHERE course_id = p.course_id)"
+        listed = progress_columns(db, "NULL", "NULL", held(db, course_aggregate))
         self.roster_first_page, self.roster_page_after = (
             f"WITH summary AS (SELECT COUNT(*) AS enrolled, "
             "COALESCE(SUM(CASE WHEN percentage >= 100 THEN 1 ELSE 0 END), 0) AS completed, "
@@ -191,4 +205,5 @@ class ProgressReads:
             values[COMPLETED_AT] = self.db.read_timestamp(values[COMPLETED_AT])
             values[UPDATED_AT] = self.db.read_timestamp(values[UPDATED_AT])
             values[WITHDRAWN] = bool(values[WITHDRAWN])
+            values[HELD] = bool(values[HELD])
         return values

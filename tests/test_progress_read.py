@@ -111,4 +111,5 @@ def expected_progress(
         "withdrawn": False,
         "units": [unit("u1", modules=2), unit("u2"), unit("u3", required=False), unit("u4")],
         "projection_position": projection_position,
+        "held": False,
     }

@@ -20,8 +20,9 @@ from tests.test_audit import use_database
 from tests.test_projection import make_history, numbers, project, table_rows
 
 
-class Died(Exception):
-    pass
+class Died(BaseException):
+    """The process dies (not an Exception, which the engine would take for an event it cannot
+    apply and park)."""
 
 
 def test_a_rebuild_that_dies_resumes_from_its_own_position(services: LedgerServices) -> None:

@@ -20,11 +20,21 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(services: Services) -> Ready:
-    """The database answers; how far the live projection is behind the log."""
+    """The database answers; how far the live projection is behind the log, whether it has
+    parked events (`degraded`) or stopped moving while behind (`stalled`). Always 200 while
+    the database answers: writes are still taken, and a projector stalled for one node is
+    stalled for all, so taking nodes out of rotation would only add an outage of writes."""
     head = services.ledger.head_position()
     generation = services.generations.live()
+    parked = services.engine.parked.count(generation.number)
+    stalled = services.progress_watch.stalled_for(generation.position, head)
+    status = "ready"
+    if stalled > services.settings.projection_stall_seconds:
+        status = "stalled"
+    elif parked:
+        status = "degraded"
     return Ready(
-        status="ready",
+        status=status,
         database="ok",
         projection=ProjectionStatus(
             generation=generation.number,
@@ -32,5 +42,7 @@ def readyz(services: Services) -> Ready:
             position=generation.position,
             head=head,
             lag=max(0, head - generation.position),
+            parked=parked,
+            stalled_seconds=round(stalled, 1),
         ),
     )

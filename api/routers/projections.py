@@ -10,8 +10,11 @@ from fastapi import APIRouter, Path, Query, status
 from api.audit_schemas import (
     DiffOut,
     GenerationOut,
+    ParkedEventOut,
+    ParkedOut,
     ProjectionsOut,
     RebuildIn,
+    RetryOut,
     SnapshotChangeOut,
 )
 from api.dependencies import Services
@@ -61,6 +64,39 @@ def list_projections(services: Services) -> ProjectionsOut:
     return ProjectionsOut(
         head=head,
         generations=[generation_out(services, g, head) for g in services.generations.all()],
+    )
+
+
+def parked_out(services: LedgerServices, generation: int) -> list[ParkedEventOut]:
+    return [
+        ParkedEventOut(
+            generation=p.generation,
+            position=p.position,
+            stream=p.stream,
+            kind=p.kind,
+            error=p.error,
+            parked_at=p.parked_at,
+        )
+        for p in services.engine.parked.of_generation(generation)
+    ]
+
+
+@router.get("/parked")
+def list_parked(services: Services) -> ParkedOut:
+    """The live generation's parked events in log order: those it could not apply, and the
+    later events of their streams, held behind them."""
+    live = services.generations.live()
+    return ParkedOut(generation=live.number, parked=parked_out(services, live.number))
+
+
+@router.post("/parked:retry")
+def retry_parked(services: Services) -> RetryOut:
+    """Re-applies the live generation's parked events in order (after a fix: an upcaster,
+    say); those that apply are released, the others stay parked with their new error."""
+    live = services.generations.live()
+    applied, _ = services.engine.retry(live.number)
+    return RetryOut(
+        generation=live.number, applied=applied, parked=parked_out(services, live.number)
     )
 
 
