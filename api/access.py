@@ -155,17 +155,34 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def presented_key(request: Request) -> str | None:
+    """The KEY of an `Authorization: Bearer KEY` header, read as HTTPBearer reads it."""
+    scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+    return presented if scheme.lower() == "bearer" and presented else None
+
+
+def identified(keyring: Keyring, presented: str | None) -> ApiKey:
+    """The key presented; 401 when there is none or it is not known."""
+    if presented is None:
+        raise AccessDenied(401, "an API key is required: send `Authorization: Bearer KEY`")
+    key = keyring.identify(presented)
+    if key is None:
+        raise AccessDenied(401, "the API key is not known")
+    return key
+
+
+def ensure_scope(key: ApiKey, needed: str) -> None:
+    if needed not in key.scopes:
+        raise AccessDenied(403, f"the API key {key.name!r} lacks the {needed!r} scope")
+
+
 async def caller(request: Request, credentials: Credentials) -> ApiKey | None:
     """The key that signed this request; None when the API is open. 401 when unknown.
     async (it never blocks: one SHA-256) so FastAPI runs it without a threadpool hop."""
     keyring = keyring_for(request.app.state)
     if keyring.is_open:
         return None
-    if credentials is None:
-        raise AccessDenied(401, "an API key is required: send `Authorization: Bearer KEY`")
-    key = keyring.identify(credentials.credentials)
-    if key is None:
-        raise AccessDenied(401, "the API key is not known")
+    key = identified(keyring, None if credentials is None else credentials.credentials)
     request.state.key_name = key.name
     return key
 
@@ -182,8 +199,8 @@ def may_act_at_once(request: Request, scope: str) -> bool:
     keyring = keyring_for(request.app.state)
     if keyring.is_open:
         return True
-    scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not presented:
+    presented = presented_key(request)
+    if presented is None:
         return False
     key = keyring.identify(presented)
     if key is None or needed_scope(request.method, scope) not in key.scopes:
@@ -229,9 +246,8 @@ def requires(scope: str) -> Any:
 
     # async only so FastAPI calls it on the event loop: a sync one costs a threadpool hop.
     async def check(request: Request, key: Annotated[ApiKey | None, Depends(caller)]) -> None:
-        needed = needed_scope(request.method, scope)
-        if key is not None and needed not in key.scopes:
-            raise AccessDenied(403, f"the API key {key.name!r} lacks the {needed!r} scope")
+        if key is not None:
+            ensure_scope(key, needed_scope(request.method, scope))
 
     return Depends(check)
 
@@ -288,18 +304,11 @@ class AccessGate:
 
     @staticmethod
     def docs_refusal(keyring: Keyring, request: Request) -> Response | None:
-        scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not presented:
-            error = AccessDenied(401, "an API key is required: send `Authorization: Bearer KEY`")
-        else:
-            key = keyring.identify(presented)
-            if key is None:
-                error = AccessDenied(401, "the API key is not known")
-            elif "read" not in key.scopes:
-                error = AccessDenied(403, f"the API key {key.name!r} lacks the 'read' scope")
-            else:
-                return None
-        return denial(error)
+        try:
+            ensure_scope(identified(keyring, presented_key(request)), "read")
+        except AccessDenied as error:
+            return denial(error)
+        return None
 
 
 def denial(error: AccessDenied) -> JSONResponse:
