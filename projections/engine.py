@@ -70,14 +70,6 @@ class ProjectionEngine:
         self.parked = ParkedEvents(generations.db)
         self._held: dict[int, set[str]] = {}
 
-    def project_batch(self, generation: Generation) -> Generation:
-        """Applies the next batch after the generation's position; returns it moved on."""
-        batch = self.fold_batch(generation, Carried())
-        if batch is None:
-            return generation
-        self.writes.write(generation, batch.rows, batch.position)
-        return replace(generation, position=batch.position)
-
     def fold_batch(
         self, generation: Generation, carried: Carried, connection: Any = None, limit: int = 0
     ) -> FoldedBatch | None:
