@@ -87,7 +87,7 @@ def bearer(key: str) -> dict[str, str]:
 def test_keys_and_scopes_decide_who_may_do_what(guarded: Server, keys: dict[str, str]) -> None:
     reader, writer, admin = bearer(keys["read"]), bearer(keys["write"]), bearer(keys["admin"])
     course = new_id("course")
-    with httpx.Client(base_url=guarded.url, timeout=30) as client:
+    with httpx.Client(base_url=guarded.url, timeout=DEADLINE) as client:
         start = head(client)
         for headers in ({}, bearer("pl_not-a-key"), {"Authorization": "Basic eDp5"}):
             refused = client.post("/v1/courses", json=course_body(course), headers=headers)
@@ -141,7 +141,7 @@ def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> Non
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=DEADLINE,
     )
     assert refused.returncode == 2
     assert "refusing to serve on 0.0.0.0 without API keys" in refused.stderr
@@ -152,7 +152,7 @@ def test_without_keys_the_server_is_open_on_loopback_only(tmp_path: Path) -> Non
         env={**env, "LEDGER_API_KEYS": "ci:read:not-a-hash"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=DEADLINE,
     )
     assert broken.returncode == 2
     assert "the hash must be 64 hex digits" in broken.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from bootstrap import Settings
 from tests.conftest import Server
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
 
@@ -23,7 +24,7 @@ def limited(settings: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
     server = Server(
         settings, tmp_path / "server.log", extra_env={"LEDGER_MAX_BODY_BYTES": str(BODY_LIMIT)}
     )
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
         yield client
     server.stop()
 

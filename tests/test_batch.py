@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 
 
@@ -130,7 +131,7 @@ def test_a_full_batch_may_exceed_the_ordinary_body_limit(client: httpx.Client) -
         "/v1/completions:batch?enroll=true",
         content=body,
         headers={"Content-Type": "application/json"},
-        timeout=120,
+        timeout=DEADLINE,
     )
     assert response.status_code == 200, response.text[:500]
     assert response.json()["appended"] == 10_000

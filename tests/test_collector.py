@@ -6,6 +6,7 @@ import gc
 import threading
 
 from projections.collector import collector_paused
+from tests.deadlines import DEADLINE
 
 
 def test_the_collector_comes_back_when_the_last_batch_is_done() -> None:
@@ -17,16 +18,16 @@ def test_the_collector_comes_back_when_the_last_batch_is_done() -> None:
     def first_batch() -> None:
         with collector_paused():
             first_in.set()
-            second_out.wait(timeout=10)
+            second_out.wait(timeout=DEADLINE)
             seen.append(gc.isenabled())
 
     worker = threading.Thread(target=first_batch)
     worker.start()
-    first_in.wait(timeout=10)
+    first_in.wait(timeout=DEADLINE)
     with collector_paused():
         seen.append(gc.isenabled())
     second_out.set()
-    worker.join(timeout=10)
+    worker.join(timeout=DEADLINE)
 
     assert seen == [False, False]
     assert gc.isenabled()

@@ -21,6 +21,7 @@ from eventstore.postgres_committer_store import PostgresCommandStore
 from ledger.application import ProgressLedger, Recorded, now
 from ledger.committer import Committer, Submission, release
 from ledger.committer_store import CommandStore, RecorderStore
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.write_lock import holding_the_write_lock
 
@@ -45,7 +46,7 @@ def submitted(
 
 def settled(submissions: list[Submission]) -> list[Submission]:
     for submission in submissions:
-        assert submission.waiter.wait(timeout=30), "the committer never settled it"
+        assert submission.waiter.wait(timeout=DEADLINE), "the committer never settled it"
     return submissions
 
 

@@ -14,6 +14,7 @@ from bootstrap import LedgerServices
 from domain.course import Module, Unit
 from projections.engine import ProjectionEngine
 from tests.conftest import Server
+from tests.deadlines import DEADLINE
 from tests.factories import four_unit_course
 from tests.http_helpers import call, numbers, path, progress, unit_numbers
 from tests.oracle_checks import assert_engine_agrees_with_oracle
@@ -28,7 +29,7 @@ def all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
     start = threading.Barrier(count)
 
     def run(index: int) -> T:
-        start.wait(timeout=30)
+        start.wait(timeout=DEADLINE)
         return work(index)
 
     with ThreadPoolExecutor(max_workers=count) as pool:
@@ -36,7 +37,7 @@ def all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
 
 
 def post(server: Server, url: str, body: Any = None) -> httpx.Response:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
         return http.post(url, json=body)
 
 
@@ -126,7 +127,7 @@ def test_a_projector_reading_while_writers_append_skips_nothing(
         all_at_once(writers, write)
     finally:
         writing.clear()
-        reader.join(timeout=60)
+        reader.join(timeout=DEADLINE)
 
     live = projector.catch_up(services.generations.live())
     assert live.position == ledger.head_position()

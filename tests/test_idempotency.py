@@ -24,6 +24,7 @@ from domain.errors import LedgerError
 from eventstore.idempotency_keys import TABLE
 from ledger.committer import Submission
 from tests.conftest import Server, free_port
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
 from tests.processes import wait_until
@@ -38,7 +39,7 @@ def test_a_repeated_request_answers_again_without_appending(
 ) -> None:
     server = Server(settings, tmp_path / "first.log")
     course = new_id("course")
-    with server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with server, httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
         created_key = key("create")
         created = client.post("/v1/courses", json=course_body(course), headers=created_key)
         again = client.post("/v1/courses", json=course_body(course), headers=created_key)
@@ -79,7 +80,7 @@ def test_a_repeated_request_answers_again_without_appending(
         start += 1
 
     restarted = Server(settings, tmp_path / "second.log")
-    with restarted, httpx.Client(base_url=restarted.url, timeout=30) as client:
+    with restarted, httpx.Client(base_url=restarted.url, timeout=DEADLINE) as client:
         replayed = client.post(completion, json={}, headers=done_key)
         assert replayed.json() == done.json()
         assert (
@@ -154,7 +155,7 @@ def serving_here(settings: Settings) -> Iterator[tuple[str, LedgerServices]]:
         yield f"http://127.0.0.1:{port}", app.state.services
     finally:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=DEADLINE)
         gc.unfreeze()
         gc.set_threshold(*thresholds)
 
@@ -171,7 +172,7 @@ class Gate:
         self.opened = threading.Event()
 
     def decide(self, aggregates: Aggregates) -> Aggregate:
-        self.opened.wait(timeout=60)
+        self.opened.wait(timeout=DEADLINE)
         raise LedgerError("the gate refuses everything")
 
 
@@ -184,7 +185,7 @@ def test_keyed_commands_committed_together_each_keep_their_key(settings: Setting
     keys = [key(f"enroll-{n}") for n in range(len(learners))]
     with (
         serving_here(settings) as (url, services),
-        httpx.Client(base_url=url, timeout=30) as client,
+        httpx.Client(base_url=url, timeout=DEADLINE) as client,
     ):
         assert client.post("/v1/courses", json=course_body(course)).status_code == 201
         committer = services.ledger.committer
@@ -220,7 +221,7 @@ def race(
     ready = threading.Barrier(racers)
 
     def send(_: int) -> httpx.Response:
-        ready.wait(timeout=30)
+        ready.wait(timeout=DEADLINE)
         return client.post(url, json=body, headers=headers)
 
     with ThreadPoolExecutor(racers) as pool:

@@ -12,6 +12,7 @@ from bootstrap import LedgerServices, Settings
 from domain.course import Unit
 from domain.identifiers import enrollment_aggregate_id
 from tests.conftest import ROOT, settings_environment
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 
 
@@ -22,7 +23,7 @@ def run_import(settings: Settings, path: Path, *flags: str) -> subprocess.Comple
         env=settings_environment(settings),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=DEADLINE,
     )
 
 

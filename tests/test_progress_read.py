@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, course_body, head
 from tests.test_access import bearer, created_keys, guarded, keys
@@ -24,7 +25,7 @@ def test_a_plain_read_answers_like_a_waiting_read_and_refuses_like_it(
     reader, writer, admin = bearer(keys["read"]), bearer(keys["write"]), bearer(keys["admin"])
     course = new_id("course")
     url = f"/v1/learners/ada/courses/{course}/progress"
-    with httpx.Client(base_url=guarded.url, timeout=30) as client:
+    with httpx.Client(base_url=guarded.url, timeout=DEADLINE) as client:
         assert client.post("/v1/courses", json=course_body(course), headers=admin).is_success
         enrolled = client.post(
             "/v1/enrollments", json={"learner_id": "ada", "course_id": course}, headers=writer

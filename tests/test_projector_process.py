@@ -16,6 +16,7 @@ import pytest
 from bootstrap import LedgerServices, Settings
 from eventstore.wakers import PostgresWaker
 from tests.conftest import ROOT, Server, settings_environment
+from tests.deadlines import DEADLINE, POLL
 from tests.http_helpers import PROBLEM_JSON, call, numbers, path, progress
 
 pytestmark = [
@@ -42,7 +43,7 @@ class Projector:
         """Stops it as an orchestrator would (SIGTERM); returns its exit code."""
         self.process.terminate()
         try:
-            code = self.process.wait(timeout=15)
+            code = self.process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()
@@ -60,7 +61,7 @@ def apart(settings: Settings) -> Settings:
 def api(apart: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
     server = Server(apart, tmp_path / "server.log")
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
             yield http
     finally:
         server.stop()
@@ -68,10 +69,10 @@ def api(apart: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
 
 def wait_until_caught_up(client: httpx.Client, position: int) -> None:
     """Polls /readyz (bounded) until the projection has applied `position`."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + DEADLINE
     while call(client, "GET", "/readyz")["projection"]["position"] < position:
-        assert time.monotonic() < deadline, "the projector did not catch up within 30 s"
-        time.sleep(0.05)
+        assert time.monotonic() < deadline, f"the projector did not catch up within {DEADLINE}s"
+        time.sleep(POLL)
 
 
 def test_a_separate_projector_serves_an_api_that_does_not_project(
@@ -123,12 +124,12 @@ def test_the_projector_is_woken_by_notify(services: LedgerServices) -> None:
     woke = threading.Event()
 
     def sleep_until_woken() -> None:
-        waker.wait(60)
+        waker.wait(3 * DEADLINE)
         woke.set()
 
     sleeper = threading.Thread(target=sleep_until_woken, daemon=True)
     sleeper.start()
     services.ledger.create_course("c1", "Course", [])
-    # Far less than the 60 s it would sleep if the insert's NOTIFY never reached it.
-    assert woke.wait(30)
-    sleeper.join(timeout=5)
+    # Far less than the 3 deadlines it would sleep if the insert's NOTIFY never reached it.
+    assert woke.wait(DEADLINE)
+    sleeper.join(timeout=DEADLINE)

@@ -8,6 +8,7 @@ import threading
 
 from bootstrap import LedgerServices
 from tests.conftest import ROOT, settings_environment
+from tests.deadlines import DEADLINE
 from tests.test_projection import make_history, numbers, project, table_rows
 
 
@@ -18,7 +19,7 @@ def rebuild(services: LedgerServices, *options: str) -> subprocess.CompletedProc
         env=settings_environment(services.settings),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=DEADLINE,
     )
 
 
@@ -66,7 +67,7 @@ def test_rebuild_beside_a_process_that_keeps_writing(services: LedgerServices) -
         finished = rebuild(services)
     finally:
         stop.set()
-        writer.join(timeout=30)
+        writer.join(timeout=DEADLINE)
 
     assert finished.returncode == 0, finished.stderr
     assert written, "the writer wrote nothing while the rebuild ran"

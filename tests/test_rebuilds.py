@@ -16,6 +16,7 @@ from projections.audit import EventLog, verify
 from projections.engine import ProjectionEngine
 from projections.generations import Generation
 from projections.rebuilds import Rebuilder, diff_generations
+from tests.deadlines import DEADLINE
 from tests.test_audit import use_database
 from tests.test_projection import make_history, numbers, project, table_rows
 
@@ -113,7 +114,7 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
     assert main(["projections", "drop", str(candidate.number)]) == 2
 
 
-def wait_until(check: Any, timeout: float = 20.0) -> Any:
+def wait_until(check: Any, timeout: float = DEADLINE) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -243,7 +244,7 @@ def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=DEADLINE)
     assert not any(thread.is_alive() for thread in threads), "a rebuilder is stuck"
 
     built = generations.get(generation.number)

@@ -21,6 +21,7 @@ from domain.course import Unit
 from eventstore.idempotency_keys import Claim
 from eventstore.postgres_recorder import COPY_FROM, PIPELINED_UP_TO, PostgresIdempotentRecorder
 from eventstore.sqlite_recorder import SQLiteIdempotentRecorder
+from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.processes import wait_until
 
@@ -147,7 +148,7 @@ def test_every_write_sends_notify_on_the_tables_channel(
         else:
             write, count = WAYS[way]
             write(ours, stored_events(count))
-        heard = [n.channel for n in listening.notifies(timeout=10, stop_after=1)]
+        heard = [n.channel for n in listening.notifies(timeout=DEADLINE, stop_after=1)]
     assert heard == [recorder.channel_name]
 
 
@@ -189,7 +190,7 @@ def test_every_write_takes_the_exclusive_table_lock(
                 assert not done.is_set()
         finally:
             holding.rollback()
-            writer.join(timeout=30)
+            writer.join(timeout=DEADLINE)
     assert done.is_set()
 
 
@@ -219,9 +220,9 @@ def test_a_reader_never_sees_ids_out_of_order(postgres_services: LedgerServices)
     for thread in writers:
         thread.start()
     for thread in writers:
-        thread.join(timeout=120)
+        thread.join(timeout=DEADLINE)
     writing.clear()
-    reader.join(timeout=60)
+    reader.join(timeout=DEADLINE)
 
     everything = [n.id for n in ours.select_notifications(1, 1_000_000)]
     assert seen == everything
