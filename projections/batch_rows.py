@@ -62,6 +62,7 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
                 # orjson writes a datetime as isoformat() does (offsets in minutes).
                 orjson.dumps(e.completed_units).decode(),
                 orjson.dumps(sorted(e.completed_modules)).decode(),
+                progress.exact_percentage,
             )
         )
         changed_units = changes.units.get(enrollment_id)

@@ -26,7 +26,6 @@ from projections.progress_documents import (
     roster,
 )
 from projections.progress_tables import GENERATIONS
-from projections.rules import COUNTING_RULES
 
 # In the API's order. SQLite keeps booleans as 0/1, hence JSON literals there; PostgreSQL's
 # NUMERIC(5,2) percentage, as JSON, loads as a float.
@@ -110,12 +109,9 @@ class ProgressStatements:
             f"WHERE g.status = 'live' ORDER BY p.course_id LIMIT {LEARNER_COURSES_LIMIT}"
         )
         # A roster lists no units. The page is cut by the (course_id, learner_id) index first.
-        # Its average is of the exact percentages (completed / total), rounded once, after.
-        counting = ", ".join(f"'{name}'" for name in COUNTING_RULES)
-        exact = (
-            f"CASE WHEN rules IN ({counting}) AND total_units > 0 "
-            "THEN 100.0 * completed_units / total_units ELSE percentage END"
-        )
+        # Its average is of the unrounded percentages, rounded once, after (rows written
+        # before they were stored count with their rounded percentage until a rebuild).
+        exact = "COALESCE(exact_percentage, percentage)"
         course_aggregate = f"(SELECT aggregate_id FROM {structure} WHERE course_id = p.course_id)"
         listed = progress_columns(db, "NULL", "NULL", held(db, course_aggregate))
         self.roster_first_page, self.roster_page_after = (

@@ -28,7 +28,10 @@ COURSE_PROGRESS_COLUMNS = (
     "enrolled_at",
     "completed_unit_ids",
     "completed_module_ids",
+    "exact_percentage",
 )
+# Columns added after a generation's tables may have been made: (table's view, column, type).
+ADDED_COLUMNS = (("course_progress", "exact_percentage", "DOUBLE PRECISION"),)
 UNIT_PROGRESS_COLUMNS = (
     "enrollment_id",
     "unit_id",
@@ -69,7 +72,8 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"total_units INTEGER NOT NULL, percentage {pct} NOT NULL, completed_at {ts}, "
         f"updated_at {ts} NOT NULL, position BIGINT NOT NULL, rules TEXT NOT NULL, "
         f"withdrawn BOOLEAN NOT NULL, enrolled_at {ts} NOT NULL, "
-        f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL)",
+        f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL, "
+        "exact_percentage DOUBLE PRECISION)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
         f"ON {tables.course_progress} (learner_id, course_id)",
         f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
@@ -87,6 +91,13 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL)",
     ):
         cursor.execute(statement)
+
+
+def add_missing_columns(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
+    """Brings tables made by an earlier version up to today's columns (NULL in old rows)."""
+    by_view = dict(zip(VIEWS, tables.all(), strict=True))
+    for view, column, sql_type in ADDED_COLUMNS:
+        db.add_column_if_missing(cursor, by_view[view], column, sql_type)
 
 
 def point_views_at(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
