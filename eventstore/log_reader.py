@@ -71,6 +71,15 @@ class LogReader:
             return [], None
         return [self._record(row) for row in rows], rows[-1][0]
 
+    def stream_at(self, position: int) -> tuple[int, str, str] | None:
+        """The position, stream and topic of the first event from `position`, undecoded: what
+        can be said of an event that cannot be decoded (None past the log's end)."""
+        rows = self._rows(position, 1)
+        if not rows:
+            return None
+        found, originator_id, _, topic, _ = rows[0]
+        return found, str(originator_id), topic
+
     def _rows(self, start: int, limit: int) -> Sequence[LogRow]:
         if self._statement is None:
             return [
