@@ -36,6 +36,7 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
             orjson.dumps([u.as_spec() for u in c.units]).decode(),
             ts(c.updated_at),
             c.position,
+            c.completion_threshold,
         )
         for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
     ]
@@ -63,6 +64,7 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
                 orjson.dumps(e.completed_units).decode(),
                 orjson.dumps(sorted(e.completed_modules)).decode(),
                 progress.exact_percentage,
+                e.attempt,
             )
         )
         changed_units = changes.units.get(enrollment_id)

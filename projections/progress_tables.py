@@ -29,9 +29,15 @@ COURSE_PROGRESS_COLUMNS = (
     "completed_unit_ids",
     "completed_module_ids",
     "exact_percentage",
+    "attempt",
 )
 # Columns added after a generation's tables may have been made: (table's view, column, type).
-ADDED_COLUMNS = (("course_progress", "exact_percentage", "DOUBLE PRECISION"),)
+# Rows written before hold NULL: read as the value every row then had (see state_loading).
+ADDED_COLUMNS = (
+    ("course_progress", "exact_percentage", "DOUBLE PRECISION"),
+    ("course_progress", "attempt", "INTEGER"),
+    ("course_structure", "completion_threshold", "DOUBLE PRECISION"),
+)
 UNIT_PROGRESS_COLUMNS = (
     "enrollment_id",
     "unit_id",
@@ -45,7 +51,14 @@ UNIT_PROGRESS_COLUMNS = (
     "completed_at",
     "updated_at",
 )
-COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
+COURSE_STRUCTURE_COLUMNS = (
+    "course_id",
+    "aggregate_id",
+    "units",
+    "updated_at",
+    "position",
+    "completion_threshold",
+)
 
 
 class GenerationTables:
@@ -73,7 +86,7 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"updated_at {ts} NOT NULL, position BIGINT NOT NULL, rules TEXT NOT NULL, "
         f"withdrawn BOOLEAN NOT NULL, enrolled_at {ts} NOT NULL, "
         f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL, "
-        "exact_percentage DOUBLE PRECISION)",
+        "exact_percentage DOUBLE PRECISION, attempt INTEGER)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
         f"ON {tables.course_progress} (learner_id, course_id)",
         f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
@@ -88,7 +101,8 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"ON {tables.unit_progress} (course_id, unit_id)",
         f"CREATE TABLE IF NOT EXISTS {tables.course_structure} ("
         "course_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, "
-        f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL)",
+        f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL, "
+        "completion_threshold DOUBLE PRECISION)",
     ):
         cursor.execute(statement)
 

@@ -22,10 +22,6 @@ class Progress:
     # Unrounded, for averages over enrollments (a roster's): rounding happens once, after.
     exact_percentage: float
 
-    @property
-    def is_complete(self) -> bool:
-        return self.total_units > 0 and self.percentage >= 100
-
 
 Rule = Callable[[Sequence[Unit], Collection[str]], Progress]
 

@@ -8,6 +8,7 @@ import httpx
 
 from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
+from domain.acting import SYSTEM
 from domain.course import Module, Unit
 from domain.enrollment import Enrollment
 from domain.identifiers import enrollment_aggregate_id
@@ -57,7 +58,7 @@ def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
     ]
     head, inserts = ledger.head_position(), ledger.committer.inserts
 
-    outcome = CompletionImporter(ledger).run(items, enroll=True)
+    outcome = CompletionImporter(ledger, SYSTEM).run(items, enroll=True)
 
     assert outcome.position == head + 4 == ledger.head_position()
     assert ledger.committer.inserts == inserts + 1
@@ -69,7 +70,7 @@ def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
     again = ledger.get_enrollment(enrollment_id)
     assert (again.version, again.completed_units) == (4, {"u1", "u2"})
     # Nothing pending: nothing written, and the position is the head's.
-    assert CompletionImporter(ledger).run(items, enroll=True).position == outcome.position
+    assert CompletionImporter(ledger, SYSTEM).run(items, enroll=True).position == outcome.position
     assert ledger.committer.inserts == inserts + 1
 
 
