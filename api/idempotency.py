@@ -2,9 +2,11 @@
 
 The key is claimed by a row written in the same transaction as the command's events (see
 `eventstore/idempotency_keys.py`), so a command and its key commit or vanish together and
-survive restarts. The answer itself is stored just after; if the process dies in between,
-a retry runs the command again, which completes nothing twice because completions are facts
-(a second completion of a unit appends nothing).
+survive restarts; a request runs at once, and only when its claim finds the key taken is
+the first answer looked up. The answer itself is stored just after it is sent, in batches
+(`AnswerWriter`); a retry that comes sooner waits for it, and if the process dies in
+between, a retry runs the command again, which completes nothing twice because completions
+are facts (a second completion of a unit appends nothing).
 
 Keys are scoped by the caller's credential: another caller's key is a different row.
 """
@@ -26,6 +28,7 @@ from api.access import keyring_for
 from api.guards import header, read_body, replaying
 from api.problems import problem
 from eventstore.idempotency_keys import (
+    AnswerWriter,
     Claim,
     IdempotencyKeyTaken,
     IdempotencyStore,
@@ -128,11 +131,11 @@ class IdempotencyKeys:
             return
         # BodyGuard (outside this middleware) has already bounded the body.
         body = await read_body(receive, 1 << 62) or b""
-        receive = replaying(body, receive)
-        store = IdempotencyStore(state.services.db)
+        services = state.services
+        store = IdempotencyStore(services.db)
         claim = Claim(row_key(credential, key), fingerprint(scope, body))
         try:
-            await self._answer(store, claim, scope, receive, send)
+            await self._answer(store, services.answers, claim, body, scope, receive, send)
         except PersistenceError as error:  # raised before anything was sent
             log.warning("idempotency keys unavailable: %s", error)
             unavailable = problem(
@@ -141,24 +144,35 @@ class IdempotencyKeys:
             await unavailable(scope, receive, send)
 
     async def _answer(
-        self, store: IdempotencyStore, claim: Claim, scope: Scope, receive: Receive, send: Send
+        self,
+        store: IdempotencyStore,
+        answers: AnswerWriter,
+        claim: Claim,
+        body: bytes,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
+        """The request runs at once, its claim written with its events; only when the key
+        turns out to be taken (the claim's insert fails) is the first answer looked up."""
+        answer = Answer()
+        token = current_claim.set(claim)
+        try:
+            await self.app(scope, replaying(body, receive), answer.collect)
+            taken = False
+        except IdempotencyKeyTaken:
+            taken = True
+        finally:
+            current_claim.reset(token)
+        if not taken:
+            if claim.recorded:
+                remember(answers, claim.key, answer)
+            await answer.send(send)
+            return
         remembered = await run_in_threadpool(store.find, claim.key)
-        if remembered is None:
-            answer = Answer()
-            token = current_claim.set(claim)
-            try:
-                await self.app(scope, receive, answer.collect)
-            except IdempotencyKeyTaken:
-                remembered = await run_in_threadpool(store.find, claim.key)
-            finally:
-                current_claim.reset(token)
-            if remembered is None:
-                if claim.recorded:
-                    await self._remember(store, claim.key, answer)
-                await answer.send(send)
-                return
-        await self._answer_again(store, claim, remembered, scope, receive, send)
+        if remembered is None:  # taken, then gone: only a cleanup could do that
+            raise IdempotencyKeyTaken(claim.key)
+        await self._answer_again(store, answers, claim, remembered, body, scope, receive, send)
 
     @staticmethod
     def _may_replay(state: Any, credential: str) -> bool:
@@ -171,8 +185,10 @@ class IdempotencyKeys:
     async def _answer_again(
         self,
         store: IdempotencyStore,
+        answers: AnswerWriter,
         claim: Claim,
         remembered: Remembered,
+        body: bytes,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -196,16 +212,12 @@ class IdempotencyKeys:
         # The first request committed but never stored its answer (it died, or the database
         # went away just then). Running the command again appends nothing new.
         answer = Answer()
-        await self.app(scope, receive, answer.collect)
-        await self._remember(store, claim.key, answer)
+        await self.app(scope, replaying(body, receive), answer.collect)
+        remember(answers, claim.key, answer)
         await answer.send(send)
 
-    @staticmethod
-    async def _remember(store: IdempotencyStore, key: str, answer: Answer) -> None:
-        if answer.status >= 500:
-            return
-        body = b"".join(answer.chunks).decode()
-        try:
-            await run_in_threadpool(store.remember, key, answer.status, answer.media_type, body)
-        except PersistenceError as error:
-            log.warning("could not store the answer to an idempotent request: %s", error)
+
+def remember(answers: AnswerWriter, key: str, answer: Answer) -> None:
+    """Queues the answer to be stored (a 5xx is not: a retry should run again)."""
+    if answer.status < 500:
+        answers.remember(key, answer.status, answer.media_type, b"".join(answer.chunks).decode())

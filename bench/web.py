@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,10 +181,23 @@ def bulk_ingest(server: Server, bodies: list[bytes]) -> dict[str, Any]:
 
 
 def complete_units(
-    server: Server, enrollments: list[Enrollment], workdir: Path, seconds: float
+    server: Server,
+    enrollments: list[Enrollment],
+    workdir: Path,
+    seconds: float,
+    *,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     paths = completion_paths(enrollments)
-    return run_wrk(server.url, paths, workdir, method="POST", body=COMPLETION_BODY, seconds=seconds)
+    return run_wrk(
+        server.url,
+        paths,
+        workdir,
+        method="POST",
+        body=COMPLETION_BODY,
+        seconds=seconds,
+        key_prefix=f"bench-{uuid.uuid4().hex[:8]}" if keyed else None,
+    )
 
 
 def measured(
@@ -207,9 +221,11 @@ def measured(
 def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict[str, Any]:
     seconds = durations.load_seconds
     learners = max(100, int(seconds * 5000 / UNITS / len(course_ids_for_web())))
-    enrollments = seed(settings, learners)
-    # The freshness probe uses enrollments the load never touches.
-    loaded, probed = enrollments[:-50], enrollments[-50:]
+    enrollments = seed(settings, 2 * learners)
+    # The freshness probe uses enrollments the load never touches, and the keyed
+    # completions enrollments of their own, so every request of each run appends.
+    half = len(enrollments) // 2
+    loaded, keyed, probed = enrollments[:half], enrollments[half:-50], enrollments[-50:]
     figures: dict[str, Any] = {}
 
     noop = Server(
@@ -229,6 +245,9 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
     try:
         figures["commands"] = measured(
             api, lambda: complete_units(api, loaded, workdir, seconds), project
+        )
+        figures["keyed_commands"] = measured(
+            api, lambda: complete_units(api, keyed, workdir, seconds, keyed=True), project
         )
         with httpx.Client(base_url=api.url) as client:
             head = client.get("/readyz").json()["projection"]["head"]

@@ -25,6 +25,10 @@ wrk.body = %(body)s
 wrk.headers["Content-Type"] = "application/json"
 function request()
   counter = counter + %(threads)d
+  if %(keyed)s then
+    -- A key of its own for every request, as a client that retries safely sends.
+    wrk.headers["Idempotency-Key"] = string.format("%(key_prefix)s-%%d", counter)
+  end
   return wrk.format(nil, paths[(counter %% #paths) + 1])
 end
 function done(summary, latency, requests)
@@ -55,11 +59,13 @@ def run_wrk(
     connections: int = 64,
     seconds: float = 10,
     threads: int = 2,
+    key_prefix: str | None = None,
 ) -> dict[str, Any]:
-    """Requests/s, p50 and p99 (ms) of `connections` clients cycling through `paths`."""
+    """Requests/s, p50 and p99 (ms) of `connections` clients cycling through `paths`; with
+    `key_prefix`, each request carries an Idempotency-Key of its own."""
     paths_file = workdir / f"paths-{method.lower()}-{len(paths)}.txt"
     paths_file.write_text("\n".join(paths) + "\n")
-    script = workdir / f"wrk-{method.lower()}.lua"
+    script = workdir / f"wrk-{method.lower()}{'-keyed' if key_prefix else ''}.lua"
     script.write_text(
         SCRIPT
         % {
@@ -67,6 +73,8 @@ def run_wrk(
             "method": method,
             "body": "nil" if body is None else json.dumps(body),
             "threads": threads,
+            "keyed": "true" if key_prefix else "false",
+            "key_prefix": key_prefix or "",
         }
     )
     done = subprocess.run(

@@ -19,6 +19,7 @@ from eventstore.environment import (
     library_environment,
     postgres_conninfo,
 )
+from eventstore.idempotency_keys import AnswerWriter, IdempotencyStore
 from eventstore.startup import create_schema, startup_lock
 from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
@@ -103,6 +104,11 @@ class LedgerServices:
     projector_lock: ProjectorLock = field(default_factory=NoLock)
     # When the live projection last moved, as /readyz sees it.
     progress_watch: ProgressWatch = field(default_factory=ProgressWatch)
+    # Answers to Idempotency-Key requests, stored in batches after they were sent.
+    answers: AnswerWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.answers = AnswerWriter(IdempotencyStore(self.db))
 
     def start_projection(self) -> None:
         """Runs the live projection on a background thread of this process."""
@@ -132,6 +138,7 @@ class LedgerServices:
         if self._projector is not None:
             self._projector.join(timeout=10)
         self.projector_lock.close()
+        self.answers.close()
         self.ledger.close()
 
 

@@ -8,12 +8,18 @@ remembers answers here.
 
 from __future__ import annotations
 
+import logging
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
+
 from eventstore.database import Database
+
+log = logging.getLogger(__name__)
 
 TABLE = "idempotency_keys"
 COLUMNS = (
@@ -92,14 +98,72 @@ class IdempotencyStore:
             return None
         return Remembered(row["fingerprint"], row["status"], row["media_type"], row["body"])
 
-    def remember(self, key: str, status: int, media_type: str, body: str) -> None:
+    def remember(self, answers: list[StoredAnswer]) -> None:
+        """Stores answers to requests whose claims committed, in one transaction."""
         with self.db.transaction() as cursor:
             if self.db.is_postgres:
-                # Losing this row in a crash only means a retry runs the command again
-                # (appending nothing), so it need not wait for its own disk flush.
+                # Losing these rows in a crash only means a retry runs its command again
+                # (appending nothing), so they need not wait for their own disk flush.
                 cursor.execute("SET LOCAL synchronous_commit = off")
-            cursor.execute(
-                f"UPDATE {self.table} SET status = %s, media_type = %s, body = %s "
-                "WHERE key = %s AND status IS NULL",
-                (status, media_type, body, key),
-            )
+                cursor.execute(
+                    f"UPDATE {self.table} AS t SET status = a.status, "
+                    "media_type = a.media_type, body = a.body "
+                    "FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[]) "
+                    "AS a (key, status, media_type, body) "
+                    "WHERE t.key = a.key AND t.status IS NULL",
+                    [list(column) for column in zip(*answers, strict=True)],
+                )
+            else:
+                cursor.executemany(
+                    f"UPDATE {self.table} SET status = %s, media_type = %s, body = %s "
+                    "WHERE key = %s AND status IS NULL",
+                    [(status, media_type, body, key) for key, status, media_type, body in answers],
+                )
+
+
+# An answer to remember: key, status, media type, body.
+StoredAnswer = tuple[str, int, str, str]
+
+
+class AnswerWriter:
+    """Stores answers in batches, on a thread of its own, after they were sent: a request
+    with a key then costs its caller no more than one without (its claim rides in its
+    events' insert). A retry that comes before its answer is stored waits for it (see
+    api/idempotency.py); one that comes after a crash lost it runs its command again."""
+
+    def __init__(self, store: IdempotencyStore) -> None:
+        self.store = store
+        self._queued: list[StoredAnswer] = []
+        self._arrived = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def remember(self, key: str, status: int, media_type: str, body: str) -> None:
+        with self._arrived:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="idempotency-answers", daemon=True
+                )
+                self._thread.start()
+            self._queued.append((key, status, media_type, body))
+            self._arrived.notify()
+
+    def close(self) -> None:
+        with self._arrived:
+            self._closed = True
+            self._arrived.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            with self._arrived:
+                self._arrived.wait_for(lambda: bool(self._queued) or self._closed)
+                answers, self._queued = self._queued, []
+                if not answers and self._closed:
+                    return
+            try:
+                self.store.remember(answers)
+            except PersistenceError as error:
+                log.warning("could not store %d idempotent answers: %s", len(answers), error)

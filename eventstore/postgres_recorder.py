@@ -30,7 +30,7 @@ from uuid import UUID
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Connection, Cursor
-from psycopg.errors import PipelineAborted
+from psycopg.errors import PipelineAborted, UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, scalar_row
 from psycopg.sql import SQL, Identifier
@@ -78,6 +78,13 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {0} (" + COLUMNS + ")").format(self.idempotency_table)
         )
+        # Every claim of a batch in one statement that fails on a taken key, aborting the
+        # transaction: a pipeline cannot look at a RETURNING before its COMMIT without
+        # another round trip (the unpipelined `_insert_events` does, one claim at a time).
+        self.claim_keys_statement = SQL(
+            "INSERT INTO {0} (key, fingerprint, created_at) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
+        ).format(self.idempotency_table)
         self.events_table = SQL("{0}.{1}").format(
             Identifier(datastore.schema), Identifier(events_table_name)
         )
@@ -201,7 +208,17 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
             ):
                 try:
                     cursor.execute("BEGIN")
-                    self._insert_events(cursor, stored_events, idempotency=claims)
+                    if claims:
+                        created_at = now_text()
+                        cursor.execute(
+                            self.claim_keys_statement,
+                            (
+                                [claim.key for claim in claims],
+                                [claim.fingerprint for claim in claims],
+                                [created_at] * len(claims),
+                            ),
+                        )
+                    super()._insert_events(cursor, stored_events)  # the library's hook
                     if stored_events:
                         self._insert_stored_events(inserting, stored_events)
                     cursor.execute("COMMIT")
@@ -224,6 +241,8 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
         if failure is not None:
             if connection.info.transaction_status != TransactionStatus.IDLE:
                 connection.execute("ROLLBACK")
+            if isinstance(failure, UniqueViolation) and failure.diag.table_name == TABLE:
+                raise IdempotencyKeyTaken(failure.diag.message_detail or "") from None
             raise failure
         return ids, stored_events_of(rows)
 
