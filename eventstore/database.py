@@ -121,6 +121,9 @@ class SQLiteDatabase(Database):
                 # cannot wait for another process's write (SQLite answers "database is
                 # locked" at once, whatever the busy timeout), so take the write lock first.
                 cursor.execute("ROLLBACK")
+                # What a write deletes or moves is overwritten with zeros, not left in free
+                # space: an erased learner's rows leave no bytes behind in the file.
+                cursor.execute("PRAGMA secure_delete = ON")
                 cursor.execute("BEGIN IMMEDIATE")
             yield _SQLiteCursor(cursor)
 

@@ -122,10 +122,10 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
             # waits here for the first to commit, then finds the row.
             curs.execute(
                 SQL(
-                    "INSERT INTO {0} (key, fingerprint, created_at) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key) DO NOTHING RETURNING key"
+                    "INSERT INTO {0} (key, fingerprint, created_at, stream) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
                 ).format(self.idempotency_table),
-                (claim.key, claim.fingerprint, now_text()),
+                (claim.key, claim.fingerprint, now_text(), claim.stream),
             )
             if curs.fetchone() is None:
                 raise IdempotencyKeyTaken(claim.key)

@@ -42,8 +42,9 @@ class SQLiteIdempotentRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         for claim in kwargs.get("idempotency", ()):
             c.execute(
-                f"INSERT OR IGNORE INTO {TABLE} (key, fingerprint, created_at) VALUES (?, ?, ?)",
-                (claim.key, claim.fingerprint, now_text()),
+                f"INSERT OR IGNORE INTO {TABLE} (key, fingerprint, created_at, stream) "
+                "VALUES (?, ?, ?, ?)",
+                (claim.key, claim.fingerprint, now_text(), claim.stream),
             )
             if c.sqlite_cursor.rowcount == 0:
                 raise IdempotencyKeyTaken(claim.key)

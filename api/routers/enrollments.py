@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.access import AnswerAtOnce, answered_at_once
 from api.dependencies import ModuleId, Services, UnitId, services_of
@@ -17,7 +18,6 @@ from api.schemas import VALID_ID, Appended, CompletionIn, EnrollmentIn, Enrollme
 from domain.commands import (
     Change,
     ChangeEnrollment,
-    Enroll,
     Recorded,
     completing_module,
     completing_unit,
@@ -46,7 +46,9 @@ def appended(enrollment_id: UUID, recorded: Recorded) -> Response:
 )
 async def enroll(body: EnrollmentIn, services: Services, response: Response) -> EnrollmentOut:
     """Enroll a learner in a course: 201 when new, 200 when the enrollment existed."""
-    command = Enroll(body.learner_id, body.course_id, now())
+    command = await run_in_threadpool(
+        services.ledger.enroll_command, body.learner_id, body.course_id
+    )
     outcome = enrolled(command, await services.ledger.decide(command))
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
