@@ -10,6 +10,7 @@ each enrollment tells every projection, and later webhooks, that the learner is 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -47,6 +48,10 @@ def erase_learner(services: LedgerServices, learner_id: str) -> Erasure:
     key = known_key(services, learner_id)
     streams = services.keys.enrollments_of(key)
     erased, position = erase_streams(services, streams)
+    # Let the live projection apply the Erased events first (bounded, like a read's wait):
+    # then no batch of its that read the learner before can write their rows after the
+    # deletes below.
+    wait_for_live(services, position)
     db = services.db
     names = [str(stream) for stream in streams]
     generations = services.generations.all()
@@ -58,6 +63,12 @@ def erase_learner(services: LedgerServices, learner_id: str) -> Erasure:
         services.keys.destroy(cursor, key, streams)
     shredded = shred(db)
     return Erasure(erased, position or services.ledger.head_position(), shredded)
+
+
+def wait_for_live(services: LedgerServices, position: int) -> None:
+    deadline = time.monotonic() + services.settings.read_wait_timeout
+    while services.generations.live().position < position and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def erase_streams(services: LedgerServices, streams: list[UUID]) -> tuple[int, int]:
