@@ -1,4 +1,4 @@
-"""`erase` and `export-learner`: what a learner may ask of the ledger about themselves."""
+"""`erase` and `export-learner` (what a learner may ask of the ledger), and `migrate`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from bootstrap import LedgerServices
+from bootstrap import LedgerServices, legacy_migration
 from bootstrap.learner_rights import erase_learner, export_learner
 
 
@@ -20,6 +20,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "export-learner", help="print everything held about a learner, as JSON"
     )
     export.add_argument("learner")
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy a log written before learners had keys into this (empty) database, resumable",
+    )
+    migrate.add_argument("--from", dest="source", required=True, help="the old database's URL")
+    migrate.add_argument("--from-schema", default="", help="the old PostgreSQL schema")
+    migrate.add_argument("--batch-size", type=int, default=1000, help="events per insert")
 
 
 def erase(services: LedgerServices, args: argparse.Namespace) -> int:
@@ -38,4 +45,18 @@ def export(services: LedgerServices, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"erase": erase, "export-learner": export}
+def migrate(services: LedgerServices, args: argparse.Namespace) -> int:
+    def report(position: int, head: int) -> None:
+        print(f"\rcopied up to position {position:,} of {head:,}", end="", file=sys.stderr)
+
+    written = legacy_migration.migrate(
+        services, args.source, args.from_schema, args.batch_size, report
+    )
+    print(file=sys.stderr)
+    print(
+        f"migrated: {written} events written; the old database can be deleted once this one serves"
+    )
+    return 0
+
+
+COMMANDS = {"erase": erase, "export-learner": export, "migrate": migrate}
