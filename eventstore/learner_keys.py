@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from eventstore.database import Cursor, Database, chunks, placeholders
+from eventstore.database import CHUNK, Cursor, Database, chunks, placeholders
 
 LEARNER_KEYS = "learner_keys"
 LEARNER_ENROLLMENTS = "learner_enrollments"
@@ -80,15 +80,24 @@ class LearnerKeys:
 
     def keys_of(self, learner_ids: Collection[str]) -> dict[str, LearnerKey]:
         """The keys of those learners that have one."""
-        with self.db.transaction(commit=False) as cursor:
+        with self.db.one_statement() as cursor:
             found = self._select(cursor, sorted(set(learner_ids)))
         self._remember(found.values())
         return found
 
     def enroll(self, pairs: Collection[tuple[str, str]]) -> dict[str, LearnerKey]:
         """The keys of the learners of these (learner, course) pairs, made for those who have
-        none, with each pair's enrollment named under its key: one transaction."""
+        none, with each pair's enrollment named under its key. A learner enrolling again
+        (their key found, the enrollment already named here) costs one read; otherwise one
+        transaction."""
         learner_ids = sorted({learner for learner, _ in pairs})
+        if len(learner_ids) <= CHUNK:
+            found = self.keys_of(learner_ids)
+            if len(found) == len(learner_ids) and all(
+                found[learner].enrollment_id(course) in self._stream_keys
+                for learner, course in pairs
+            ):
+                return found
         with self.db.transaction() as cursor:
             found = self._select(cursor, learner_ids)
             missing = [learner for learner in learner_ids if learner not in found]

@@ -6,6 +6,7 @@ their reads answer 404, `verify` passes and a rebuild has no rows for them."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import uuid
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bootstrap import Settings
+from bootstrap import LedgerServices, Settings
+from domain.course import Unit
 from domain.identifiers import legacy_enrollment_id
-from tests.conftest import POSTGRES_URL, ROOT, settings_environment
+from tests.conftest import POSTGRES_URL, ROOT, needs_a_process, settings_environment
 from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, call, course_body, path, progress
@@ -160,3 +162,31 @@ def test_an_erased_learner_leaves_no_trace_in_the_database(
         uuid.UUID(enrollment).hex.encode() in dump or enrollment.encode() in dump
         for enrollment in ada
     )
+
+
+def test_erase_and_export_learner_from_the_command_line(services: LedgerServices) -> None:
+    needs_a_process()
+    services.settings.read_wait_timeout = 0
+    course_id = new_id("course")
+    learner = new_id("Dee")
+    services.ledger.create_course(course_id, "Course", [Unit("u1"), Unit("u2")])
+    enrollment = services.ledger.enroll(learner, course_id).enrollment.id
+    services.ledger.complete_unit(enrollment, "u2")
+    services.engine.catch_up(services.generations.live())
+
+    exported = cli(services.settings, "export-learner", learner)
+    erased = cli(services.settings, "erase", learner)
+    again = cli(services.settings, "erase", learner)
+
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert document["learner_id"] == learner
+    (only,) = document["enrollments"]
+    assert (only["enrollment_id"], only["course_id"]) == (str(enrollment), course_id)
+    assert [event["type"] for event in only["events"]] == ["Enrolled", "UnitCompleted"]
+    assert only["progress"]["completed_units"] == 1
+    assert erased.returncode == 0, erased.stderr
+    assert "erased: 1 enrollments" in erased.stdout
+    assert again.returncode == 2 and "is not known" in again.stderr
+    services.engine.catch_up(services.generations.live())
+    assert services.reads.learner_course(learner, course_id) is None
