@@ -20,7 +20,7 @@ import orjson
 import psycopg
 
 from bench.data import Shape, generate
-from bench.erasure import erasure
+from bench.erasure_timing import erasure
 from bench.rebuild import peer, rebuild
 from bench.report import print_table, targets
 from bench.web import Durations, web_figures
