@@ -19,6 +19,11 @@ class HistoryEventOut(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     data: dict[str, Any]
+    # Who did it: an API key's name, `cli`, `import` (`unknown` before actors were kept).
+    actor: str
+    reason: str | None
+    on_behalf_of: str | None
+    attempt: int
     completed_units: int
     total_units: int
     percentage: float

@@ -43,15 +43,16 @@ def parse_item(raw: object) -> CompletionItem | ItemError:
         return CompletionItem.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        field = field_name(first["loc"]) or None
-        return ItemError(f"{field or 'item'}: {first['msg']}", field)
+        # An item that is not an object at all is at fault as a whole.
+        field = field_name(first["loc"]) or "item"
+        return ItemError(f"{field}: {first['msg']}", field)
 
 
 def parse_line(line: bytes) -> CompletionItem | ItemError:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as error:
-        return ItemError(f"not JSON: {error}", None)
+        return ItemError(f"not JSON: {error}", "item")
     return parse_item(raw)
 
 

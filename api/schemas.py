@@ -45,10 +45,29 @@ class UnitAddIn(UnitIn):
     position: Annotated[int | None, Field(ge=0, description="Index among the units")] = None
 
 
+Threshold = Annotated[
+    float,
+    Field(gt=0, le=100, description="The percentage at which a learner has completed the course"),
+]
+
+
 class CourseIn(Strict):
     course_id: Identifier
     title: Title = ""
     units: Annotated[list[UnitIn], Field(max_length=1000)] = []
+    completion_threshold: Threshold = 100.0
+
+
+class CoursePatch(Strict):
+    completion_threshold: Threshold
+
+
+class UnitPatch(Strict):
+    """What is given changes; what is left out stays."""
+
+    title: Title | None = None
+    required: bool | None = None
+    weight: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
 
 
 class CourseOut(BaseModel):
@@ -56,6 +75,7 @@ class CourseOut(BaseModel):
     title: str
     version: int
     units: list[UnitIn]
+    completion_threshold: float
 
 
 class CourseChanged(BaseModel):
@@ -89,12 +109,27 @@ class ErasureOut(BaseModel):
 EventTime = Annotated[AwareDatetime, AfterValidator(checked_event_time)]
 
 
-class CompletionIn(Strict):
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class ActingIn(Strict):
+    """Staff acting for a learner say why, and may name whom they act for; both are kept
+    with the event (and erased with the learner)."""
+
+    reason: Reason | None = Field(None, description="Why (kept in the history)")
+    on_behalf_of: Identifier | None = Field(None, description="Whom the caller acts for")
+
+
+class CompletionIn(ActingIn):
     occurred_at: EventTime | None = Field(
         None,
         description="When the learner did it (ISO-8601 with a UTC offset), from "
         "1970-01-01T00:00:00Z to 5 minutes after now",
     )
+
+
+class ResetIn(ActingIn):
+    reason: Reason = Field(description="Why the learner starts again (kept in the history)")
 
 
 class Appended(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from bootstrap import LedgerServices
+from domain.acting import ACTING_FIELDS, SYSTEM, Acting
 from domain.errors import NotFoundError
 from eventstore.idempotency_keys import forget_requests_of
 from eventstore.learner_keys import LearnerKey
@@ -41,13 +42,13 @@ def known_key(services: LedgerServices, learner_id: str) -> LearnerKey:
     return key
 
 
-def erase_learner(services: LedgerServices, learner_id: str) -> Erasure:
+def erase_learner(services: LedgerServices, learner_id: str, acting: Acting = SYSTEM) -> Erasure:
     """Appends `Erased` to each of the learner's enrollments, then, in one transaction,
     destroys their key and deletes every row derived from them; then shreds the bytes.
     Running it again after a crash finishes the job (erasing twice appends nothing)."""
     key = known_key(services, learner_id)
     streams = services.keys.enrollments_of(key)
-    erased, position = erase_streams(services, streams)
+    erased, position = erase_streams(services, streams, acting)
     # Let the live projection apply the Erased events first (bounded, like a read's wait):
     # then no batch of its that read the learner before can write their rows after the
     # deletes below.
@@ -71,12 +72,12 @@ def wait_for_live(services: LedgerServices, position: int) -> None:
         time.sleep(0.02)
 
 
-def erase_streams(services: LedgerServices, streams: list[UUID]) -> tuple[int, int]:
+def erase_streams(services: LedgerServices, streams: list[UUID], acting: Acting) -> tuple[int, int]:
     """How many enrollments exist among `streams` (one may be named but was never written:
     its Enroll was refused), and the position that covers their Erased events."""
     if not streams:
         return 0, 0
-    submission = services.ledger.erase_enrollments(streams)
+    submission = services.ledger.erase_enrollments(streams, acting)
     erased = 0
     for outcome in submission.outcomes:
         if isinstance(outcome, NotFoundError):
@@ -111,6 +112,7 @@ def export_learner(services: LedgerServices, learner_id: str) -> dict[str, Any]:
                         "recorded_at": event.timestamp,
                         "occurred_at": getattr(event, "occurred_at", event.timestamp),
                         "data": {k: v for k, v in vars(event).items() if k not in ENVELOPE},
+                        **{name: getattr(event, name, None) for name in ACTING_FIELDS},
                     }
                     for position, event in events
                 ],

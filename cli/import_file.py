@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from api.batch_items import MAX_ITEMS, parse_ndjson
 from bootstrap import LedgerServices
+from domain.acting import Acting
 from ledger.importer import CompletionImporter, ItemError
 from projections.collector import collector_paused
 
@@ -24,7 +25,9 @@ def batches(lines: BinaryIO, size: int) -> Iterator[list[bytes]]:
 
 def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_size: int) -> int:
     """Returns 0 when every line was recorded (or already was), 1 when some were refused."""
-    importer = CompletionImporter(services.ledger, enroll_option="run with --enroll")
+    importer = CompletionImporter(
+        services.ledger, Acting("import"), enroll_option="run with --enroll"
+    )
     total_bytes = max(path.stat().st_size, 1)
     started = time.monotonic()
     line_number = appended = already = events = errors = 0

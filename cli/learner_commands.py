@@ -9,6 +9,8 @@ import orjson
 
 from bootstrap import LedgerServices, legacy_migration
 from bootstrap.learner_rights import erase_learner, export_learner
+from cli.lifecycle import CLI_ACTOR
+from domain.acting import Acting
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +32,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def erase(services: LedgerServices, args: argparse.Namespace) -> int:
-    erasure = erase_learner(services, args.learner)
+    erasure = erase_learner(services, args.learner, Acting(CLI_ACTOR))
     print(
         f"erased: {erasure.enrollments} enrollments at position {erasure.position}"
         + ("" if erasure.shredded else " (the SQLite log is truncated at the next checkpoint)")

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bootstrap import LedgerServices
-from cli import learner_commands
+from cli import learner_commands, lifecycle
 from domain.errors import LedgerError, NotFoundError
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.generations import Generation
@@ -66,6 +66,7 @@ def run(services: LedgerServices, args: argparse.Namespace) -> int:
         "verify": verify_snapshots,
         "projections": projections,
         **learner_commands.COMMANDS,
+        **lifecycle.COMMANDS,
     }
     try:
         return commands[args.command](services, args)
@@ -104,10 +105,16 @@ def audit_line(moment: Moment) -> str:
     source = "course" if moment.course_event else "learner"
     done = " completed" if moment.completed_at else ""
     progress = moment.progress
+    acting = moment.acting
+    by = f" by={acting.actor}"
+    if acting.on_behalf_of:
+        by += f" for={acting.on_behalf_of}"
+    if acting.reason:
+        by += f" reason={acting.reason!r}"
     return (
         f"{moment.position:>8} {moment.recorded_at.isoformat()} {source:<7} "
         f"{moment.type:<16} {detail:<28} -> {progress.percentage:6.2f}% "
-        f"({progress.completed_units}/{progress.total_units}){done}"
+        f"({progress.completed_units}/{progress.total_units}) attempt={moment.attempt}{done}{by}"
     )
 
 
@@ -148,10 +155,11 @@ def describe(numbers: Numbers | None) -> str:
     if isinstance(numbers[0], bool):  # a unit_progress row
         completed, done, modules, percentage, completed_at = numbers
         return f"completed={completed},{done}/{modules} modules,{percentage:.2f}%"
-    completed_units, total, percentage, completed_at, withdrawn = numbers
+    completed_units, total, percentage, completed_at, withdrawn, attempt = numbers
     finished = completed_at.isoformat() if completed_at else "-"
     return (
-        f"{completed_units}/{total},{percentage:.2f}%,completed_at={finished},withdrawn={withdrawn}"
+        f"{completed_units}/{total},{percentage:.2f}%,completed_at={finished},"
+        f"withdrawn={withdrawn},attempt={attempt}"
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from bootstrap import LedgerServices, Settings, bootstrap
-from cli import operations
+from cli import lifecycle, operations
 from cli.import_file import import_file
 from eventstore.environment import is_postgres
 from projections.collector import tune_garbage_collector
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="build, report what would change, do not switch"
     )
     operations.add_commands(commands)
+    lifecycle.add_commands(commands)
     importing = commands.add_parser(
         "import", help="record completions from an NDJSON file (one item a line)"
     )

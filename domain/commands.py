@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.course import Course, Module, Unit
+from domain.course import DEFAULT_THRESHOLD, Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.errors import AlreadyExistsError, EnrollmentWithdrawnError, NotFoundError
 from domain.identifiers import course_aggregate_id
@@ -77,6 +77,28 @@ def completing_module(module_id: str, when: datetime) -> Change:
     return change
 
 
+def revoking_unit(unit_id: str, when: datetime) -> Change:
+    def change(enrollment: Enrollment, course_of: CourseOf) -> None:
+        enrollment.revoke_unit(course_of(enrollment.course_id).find_unit(unit_id), when)
+
+    return change
+
+
+def revoking_module(module_id: str, when: datetime) -> Change:
+    def change(enrollment: Enrollment, course_of: CourseOf) -> None:
+        unit = course_of(enrollment.course_id).unit_of_module(module_id)
+        enrollment.revoke_module(module_id, unit, when)
+
+    return change
+
+
+def resetting(when: datetime) -> Change:
+    def change(enrollment: Enrollment, _: CourseOf) -> None:
+        enrollment.reset(when)
+
+    return change
+
+
 def withdrawing(when: datetime) -> Change:
     def change(enrollment: Enrollment, _: CourseOf) -> None:
         enrollment.withdraw(when)
@@ -93,7 +115,8 @@ def erasing(when: datetime) -> Change:
 
 @dataclass(frozen=True)
 class ChangeEnrollment:
-    """A completion or a withdrawal of an enrollment named by its id."""
+    """A change to an enrollment named by its id: a completion, a revocation, a reset, a
+    withdrawal."""
 
     enrollment_id: UUID
     change: Change
@@ -207,13 +230,16 @@ class CreateCourse:
     course_id: str
     title: str
     units: Sequence[Unit]
+    completion_threshold: float = DEFAULT_THRESHOLD
 
     @property
     def aggregate_ids(self) -> tuple[UUID, ...]:
         return (course_aggregate_id(self.course_id),)
 
     def decide(self, aggregates: Aggregates) -> Aggregate:
-        course = Course.create(course_id=self.course_id, title=self.title, units=list(self.units))
+        course = Course.create(
+            self.course_id, self.title, list(self.units), self.completion_threshold
+        )
         if course.id in aggregates:
             raise AlreadyExistsError(f"course {self.course_id!r} already exists", field="course_id")
         return course
@@ -238,9 +264,20 @@ def removing_module(unit_id: str, module_id: str) -> CourseChange:
     return lambda course: course.remove_module(unit_id, module_id)
 
 
+def changing_unit(
+    unit_id: str, title: str | None, required: bool | None, weight: float | None
+) -> CourseChange:
+    return lambda course: course.change_unit(unit_id, title=title, required=required, weight=weight)
+
+
+def changing_threshold(completion_threshold: float) -> CourseChange:
+    return lambda course: course.change_threshold(completion_threshold)
+
+
 @dataclass(frozen=True)
 class ChangeCourse:
-    """A change to an existing course's structure (add or remove a unit or a module)."""
+    """A change to an existing course: its structure (a unit or a module added, removed or
+    changed) or its completion threshold."""
 
     course_id: str
     change: CourseChange

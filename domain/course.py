@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.acting import ActedFields, upcast_acting
 from domain.errors import InvalidStructureError, NotFoundError
 from domain.identifiers import course_aggregate_id
 
@@ -31,7 +32,21 @@ class CourseSpec(TypedDict):
     course_id: str
     title: str
     units: list[UnitSpec]
+    completion_threshold: float
     version: NotRequired[int]
+
+
+# A course is complete for a learner when their percentage reaches its threshold.
+DEFAULT_THRESHOLD = 100.0
+
+
+def check_threshold(threshold: float) -> float:
+    if not 0 < threshold <= 100:
+        raise InvalidStructureError(
+            f"completion_threshold must be above 0 and at most 100, not {threshold}",
+            field="completion_threshold",
+        )
+    return float(threshold)
 
 
 @dataclass(frozen=True)
@@ -116,59 +131,99 @@ def upcast_unit_v1_v2(unit: dict[str, Any]) -> None:
     unit.setdefault("weight", 1.0)
 
 
+def upcast_created_v2_v3(state: dict[str, Any]) -> None:
+    state.setdefault("completion_threshold", DEFAULT_THRESHOLD)
+    upcast_acting(state)
+
+
 class Course(Aggregate):
     """A course's structure; every change to it is an event the projections replay."""
 
     # Version 2 unit specs carry `required` and `weight`; version 1 specs, stored before the
-    # rules needed them, are upcast on load with the values every unit then had.
-    class Created(Aggregate.Created):
+    # rules needed them, are upcast on load with the values every unit then had. Version 3
+    # events carry who acted (domain/acting.py), and a course its completion threshold.
+    class Created(ActedFields, Aggregate.Created):
         course_id: str
         title: str
         units: list[UnitSpec]
+        completion_threshold: float
 
-        class_version = 2
+        class_version = 3
+        upcast_v2_v3 = staticmethod(upcast_created_v2_v3)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             for unit in state["units"]:
                 upcast_unit_v1_v2(unit)
 
-    class UnitAdded(Aggregate.Event):
+    class UnitAdded(ActedFields, Aggregate.Event):
         unit: UnitSpec
         index: int
 
-        class_version = 2
+        class_version = 3
+        upcast_v2_v3 = staticmethod(upcast_acting)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             upcast_unit_v1_v2(state["unit"])
 
-    class UnitRemoved(Aggregate.Event):
+    class UnitRemoved(ActedFields, Aggregate.Event):
         unit_id: str
 
-    class ModuleAdded(Aggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
+
+    class ModuleAdded(ActedFields, Aggregate.Event):
         unit_id: str
         module: ModuleSpec
         index: int
 
-    class ModuleRemoved(Aggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
+
+    class ModuleRemoved(ActedFields, Aggregate.Event):
         unit_id: str
         module_id: str
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
+
+    class UnitChanged(ActedFields, Aggregate.Event):
+        """A unit's title, `required` or `weight` changed (its modules and place stay)."""
+
+        unit: UnitSpec
+
+    class ThresholdChanged(ActedFields, Aggregate.Event):
+        completion_threshold: float
 
     @staticmethod
     def create_id(course_id: str, **_: Any) -> UUID:
         return course_aggregate_id(course_id)
 
     @event(Created)
-    def __init__(self, course_id: str, title: str, units: list[UnitSpec]) -> None:
+    def __init__(
+        self, course_id: str, title: str, units: list[UnitSpec], completion_threshold: float
+    ) -> None:
         self.course_id = course_id
         self.title = title
         self.units: list[Unit] = [Unit.from_spec(spec) for spec in units]
+        self.completion_threshold = completion_threshold
 
     @classmethod
-    def create(cls, course_id: str, title: str, units: list[Unit]) -> Course:
+    def create(
+        cls,
+        course_id: str,
+        title: str,
+        units: list[Unit],
+        completion_threshold: float = DEFAULT_THRESHOLD,
+    ) -> Course:
         check_unique_ids(units)
-        return cls(course_id=course_id, title=title, units=[unit.as_spec() for unit in units])
+        return cls(
+            course_id=course_id,
+            title=title,
+            units=[unit.as_spec() for unit in units],
+            completion_threshold=check_threshold(completion_threshold),
+        )
 
     def find_unit(self, unit_id: str) -> Unit:
         for unit in self.units:
@@ -229,6 +284,39 @@ class Course(Aggregate):
             unit_id, lambda modules: [m for m in modules if m.module_id != module_id]
         )
 
+    def change_unit(
+        self,
+        unit_id: str,
+        *,
+        title: str | None = None,
+        required: bool | None = None,
+        weight: float | None = None,
+    ) -> None:
+        """Changes what is given; a change to nothing new appends nothing."""
+        unit = self.find_unit(unit_id)
+        changed = replace(
+            unit,
+            title=unit.title if title is None else title,
+            required=unit.required if required is None else required,
+            weight=unit.weight if weight is None else weight,
+        )
+        if changed != unit:
+            self._change_unit(unit=changed.as_spec())
+
+    @event(UnitChanged)
+    def _change_unit(self, unit: UnitSpec) -> None:
+        changed = Unit.from_spec(unit)
+        self.units = [changed if u.unit_id == changed.unit_id else u for u in self.units]
+
+    def change_threshold(self, completion_threshold: float) -> None:
+        threshold = check_threshold(completion_threshold)
+        if threshold != self.completion_threshold:
+            self._change_threshold(completion_threshold=threshold)
+
+    @event(ThresholdChanged)
+    def _change_threshold(self, completion_threshold: float) -> None:
+        self.completion_threshold = completion_threshold
+
     def _replace_modules(
         self, unit_id: str, change: Callable[[list[Module]], list[Module]]
     ) -> None:
@@ -244,5 +332,6 @@ class Course(Aggregate):
             "course_id": self.course_id,
             "title": self.title,
             "units": [unit.as_spec() for unit in self.units],
+            "completion_threshold": self.completion_threshold,
             "version": self.version,
         }

@@ -8,50 +8,97 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.acting import ActedFields, upcast_acting
 from domain.course import Unit
 from domain.errors import EnrollmentWithdrawnError, NotFoundError
 
 
 class Enrollment(Aggregate):
-    """Completions are facts: completing something twice appends nothing the second time."""
+    """Completions are facts: completing something twice appends nothing the second time.
+    A revocation takes a completion back, and a reset begins a new attempt; history keeps
+    every one of them."""
 
-    class Enrolled(Aggregate.Created):
+    # Version 2 events carry who acted (domain/acting.py); version 1 events, stored before,
+    # are upcast with an unknown actor.
+    class Enrolled(ActedFields, Aggregate.Created):
         learner_id: str
         course_id: str
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
 
     # Events after the first apply themselves (no `@event` methods): the library's
     # decorated methods re-derive each call's keyword arguments from the signature,
     # which cost more than everything else a completion does.
-    class ModuleCompleted(Aggregate.Event):
+    class ModuleCompleted(ActedFields, Aggregate.Event):
+        module_id: str
+        unit_id: str
+        occurred_at: datetime
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
+
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.completed_modules.add(self.module_id)
+
+    class UnitCompleted(ActedFields, Aggregate.Event):
+        unit_id: str
+        occurred_at: datetime
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
+
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.completed_units.add(self.unit_id)
+
+    class ModuleCompletionRevoked(ActedFields, Aggregate.Event):
         module_id: str
         unit_id: str
         occurred_at: datetime
 
         def apply(self, aggregate: Enrollment) -> None:
-            aggregate.completed_modules.add(self.module_id)
+            aggregate.completed_modules.discard(self.module_id)
 
-    class UnitCompleted(Aggregate.Event):
+    class UnitCompletionRevoked(ActedFields, Aggregate.Event):
         unit_id: str
         occurred_at: datetime
 
         def apply(self, aggregate: Enrollment) -> None:
-            aggregate.completed_units.add(self.unit_id)
+            aggregate.completed_units.discard(self.unit_id)
 
-    class Withdrawn(Aggregate.Event):
+    class Reset(ActedFields, Aggregate.Event):
+        """A new attempt: every completion of the last one stays in history, not in the numbers."""
+
+        attempt: int
         occurred_at: datetime
+
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.attempt = self.attempt
+            aggregate.completed_modules = set()
+            aggregate.completed_units = set()
+
+    class Withdrawn(ActedFields, Aggregate.Event):
+        occurred_at: datetime
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
 
         def apply(self, aggregate: Enrollment) -> None:
             aggregate.withdrawn = True
 
-    class Reenrolled(Aggregate.Event):
+    class Reenrolled(ActedFields, Aggregate.Event):
         occurred_at: datetime
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(upcast_acting)
 
         def apply(self, aggregate: Enrollment) -> None:
             aggregate.withdrawn = False
 
-    class Erased(Aggregate.Event):
+    class Erased(ActedFields, Aggregate.Event):
         """The learner was erased: their key is destroyed, so the personal fields of this
-        stream read as `domain.erasure.ERASED` from now on. It holds no personal data."""
+        stream read as `domain.erasure.ERASED` from now on. It holds no personal data (its
+        actor is the erasing key's name)."""
 
         occurred_at: datetime
 
@@ -67,6 +114,7 @@ class Enrollment(Aggregate):
         self.completed_modules: set[str] = set()
         self.completed_units: set[str] = set()
         self.withdrawn = False
+        self.attempt = 1
         self.erased = False
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Enrollment:
@@ -97,6 +145,31 @@ class Enrollment(Aggregate):
         self._check_active()
         if unit.unit_id not in self.completed_units:
             self._append(Enrollment.UnitCompleted, unit_id=unit.unit_id, occurred_at=occurred_at)
+
+    def revoke_module(self, module_id: str, unit: Unit, occurred_at: datetime) -> None:
+        """Takes a module's completion back, and with it its unit's: the unit is no longer
+        complete. Revoking what is not complete appends nothing."""
+        self._check_active()
+        if module_id in self.completed_modules:
+            self._append(
+                Enrollment.ModuleCompletionRevoked,
+                module_id=module_id,
+                unit_id=unit.unit_id,
+                occurred_at=occurred_at,
+            )
+            self.revoke_unit(unit, occurred_at)
+
+    def revoke_unit(self, unit: Unit, occurred_at: datetime) -> None:
+        self._check_active()
+        if unit.unit_id in self.completed_units:
+            self._append(
+                Enrollment.UnitCompletionRevoked, unit_id=unit.unit_id, occurred_at=occurred_at
+            )
+
+    def reset(self, occurred_at: datetime) -> None:
+        """Begins the next attempt, from nothing completed."""
+        self._check_active()
+        self._append(Enrollment.Reset, attempt=self.attempt + 1, occurred_at=occurred_at)
 
     def withdraw(self, occurred_at: datetime) -> None:
         self._check_not_erased()

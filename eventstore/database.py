@@ -99,6 +99,11 @@ class Database(ABC):
         """A percentage as the percentage column takes it."""
         return value
 
+    @abstractmethod
+    def add_column_if_missing(
+        self, cursor: Cursor, table: str, column: str, sql_type: str
+    ) -> None: ...
+
     @property
     @abstractmethod
     def is_postgres(self) -> bool: ...
@@ -129,6 +134,11 @@ class SQLiteDatabase(Database):
 
     def table(self, name: str) -> str:
         return name
+
+    def add_column_if_missing(self, cursor: Cursor, table: str, column: str, sql_type: str) -> None:
+        cursor.execute(f"SELECT name FROM pragma_table_info('{table}')")
+        if column not in {row["name"] for row in cursor.fetchall()}:
+            cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
     def timestamp(self, value: datetime | None) -> Any:
         return None if value is None else value.isoformat()
@@ -197,6 +207,9 @@ class PostgresDatabase(Database):
 
     def table(self, name: str) -> str:
         return f'"{self.datastore.schema}".{name}'
+
+    def add_column_if_missing(self, cursor: Cursor, table: str, column: str, sql_type: str) -> None:
+        cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
 
     def timestamp(self, value: datetime | None) -> Any:
         return value

@@ -28,7 +28,7 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from eventstore.personal_data import PERSONAL_FIELDS, PersonalDataMapper, sealed_key_id
+from eventstore.personal_data import SEALED_MARK, PersonalDataMapper, sealed_key_id
 from eventstore.retries import retry_once
 from eventstore.transcoder import tagged_datetime
 
@@ -76,6 +76,15 @@ class LogReader:
             self._opens.prefetch(bytes(row[4]) for row in rows)
         return [self._record(row) for row in rows], rows[-1][0]
 
+    def stream_at(self, position: int) -> tuple[int, str, str] | None:
+        """The position, stream and topic of the first event from `position`, undecoded: what
+        can be said of an event that cannot be decoded (None past the log's end)."""
+        rows = self._rows(position, 1)
+        if not rows:
+            return None
+        found, originator_id, _, topic, _ = rows[0]
+        return found, str(originator_id), topic
+
     def _rows(self, start: int, limit: int) -> Sequence[LogRow]:
         if self._statement is None:
             return [
@@ -102,7 +111,7 @@ class LogReader:
         if kind is not None:
             fields = _flat_fields(orjson.loads(state), kind[1])
             if fields is not None:
-                if self._opens is not None and kind[0] in PERSONAL_FIELDS:
+                if self._opens is not None and SEALED_MARK in state:
                     self._opens.open_fields(kind[0], originator_id, fields)
                 return kind[0], position, str(originator_id), fields
         event = self.mapper.to_domain_event(

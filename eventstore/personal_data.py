@@ -34,10 +34,25 @@ from eventstore.learner_keys import LearnerKeys
 SEALED = "_sealed_"
 NONCE_BYTES = 12
 
-# The personal fields of each event class (issue 11's actors and issue 12's xAPI agents join
-# here as they are added).
+# Why staff acted and for whom, on a learner's events (domain/acting.py); the actor itself is
+# an API key's name (or `cli`, `import`), not a learner's.
+ACTING_FOR_A_LEARNER = ("reason", "on_behalf_of")
+# The personal fields of each event class (issue 12's xAPI agents join here as they come).
 PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
-    Enrollment.Enrolled: ("learner_id",),
+    Enrollment.Enrolled: ("learner_id", *ACTING_FOR_A_LEARNER),
+    **{
+        kind: ACTING_FOR_A_LEARNER
+        for kind in (
+            Enrollment.ModuleCompleted,
+            Enrollment.UnitCompleted,
+            Enrollment.ModuleCompletionRevoked,
+            Enrollment.UnitCompletionRevoked,
+            Enrollment.Reset,
+            Enrollment.Withdrawn,
+            Enrollment.Reenrolled,
+            Enrollment.Erased,
+        )
+    },
 }
 # Events that end a stream's personal data: its key is not to be used again.
 ERASURE_EVENTS: frozenset[type[Any]] = frozenset({Enrollment.Erased})
@@ -52,7 +67,8 @@ def holds_personal_data(event: Any) -> bool:
     return any(state.get(name) is not None for name in personal_fields(type(event)))
 
 
-# The key ids of sealed fields in a stored event's JSON (key ids are uuid4 hex).
+# In a stored event's JSON: a sealed field, and the key ids of sealed fields (uuid4 hex).
+SEALED_MARK = b'"_sealed_"'
 SEALED_KEY_ID = re.compile(rb'"_sealed_":"([0-9a-f]{32}):')
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
+from domain.acting import SYSTEM, Acting
 from domain.commands import (
     Change,
     ChangeCourse,
@@ -21,15 +22,20 @@ from domain.commands import (
     Enroll,
     adding_module,
     adding_unit,
+    changing_threshold,
+    changing_unit,
     completing_module,
     completing_unit,
     erasing,
     removing_module,
     removing_unit,
+    resetting,
+    revoking_module,
+    revoking_unit,
     withdrawing,
 )
 from domain.commands import Recorded as Recorded
-from domain.course import Course, Module, Unit
+from domain.course import DEFAULT_THRESHOLD, Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.errors import NotFoundError
 from domain.identifiers import course_aggregate_id
@@ -108,56 +114,98 @@ class ProgressLedger(Application[UUID]):
     # Commands ------------------------------------------------------------------
 
     def submission(
-        self, commands: Sequence[Command], aggregate_ids: set[UUID] | None = None
+        self,
+        commands: Sequence[Command],
+        acting: Acting,
+        aggregate_ids: set[UUID] | None = None,
     ) -> Submission:
-        """Commands to be written together, with this request's Idempotency-Key claim
-        (asked now, in the caller's own context), tagged with the enrollment a single
+        """Commands to be written together, by `acting`, with this request's Idempotency-Key
+        claim (asked now, in the caller's own context), tagged with the enrollment a single
         command names (erasing its learner deletes the row)."""
         stream = getattr(commands[0], "enrollment_id", None) if len(commands) == 1 else None
-        return Submission(commands, claims_of_this_request(stream), aggregate_ids=aggregate_ids)
+        return Submission(
+            commands, claims_of_this_request(stream), aggregate_ids=aggregate_ids, acting=acting
+        )
 
     def run_together(
-        self, commands: Sequence[Command], aggregate_ids: set[UUID] | None = None
+        self,
+        commands: Sequence[Command],
+        acting: Acting,
+        aggregate_ids: set[UUID] | None = None,
     ) -> Submission:
         """Decides the commands, writes them in one insert, and waits: every outcome.
         `aggregate_ids`: every aggregate the commands name, if the caller knows them."""
-        return self.committer.run(self.submission(commands, aggregate_ids)).checked()
+        return self.committer.run(self.submission(commands, acting, aggregate_ids)).checked()
 
-    def run(self, command: Command) -> Recorded:
+    def run(self, command: Command, acting: Acting = SYSTEM) -> Recorded:
         """Decides the command and waits: its record, or its refusal raised."""
-        return self.committer.run(self.submission([command])).only()
+        return self.committer.run(self.submission([command], acting)).only()
 
-    async def decide(self, command: Command) -> Recorded:
+    async def decide(self, command: Command, acting: Acting) -> Recorded:
         """`run` for a caller on an event loop: no thread waits, the loop is woken once a
         batch."""
-        return (await decided(self.committer, self.submission([command]))).only()
+        return (await decided(self.committer, self.submission([command], acting))).only()
 
     # Courses -----------------------------------------------------------------
 
-    def create_course(self, course_id: str, title: str, units: Sequence[Unit]) -> Recorded:
-        return self.run(CreateCourse(course_id, title, units))
+    def create_course(
+        self,
+        course_id: str,
+        title: str,
+        units: Sequence[Unit],
+        completion_threshold: float = DEFAULT_THRESHOLD,
+        acting: Acting = SYSTEM,
+    ) -> Recorded:
+        return self.run(CreateCourse(course_id, title, units, completion_threshold), acting)
 
-    def add_unit(self, course_id: str, unit: Unit, index: int | None = None) -> Recorded:
-        return self.run(ChangeCourse(course_id, adding_unit(unit, index)))
+    def change_unit(
+        self,
+        course_id: str,
+        unit_id: str,
+        *,
+        title: str | None = None,
+        required: bool | None = None,
+        weight: float | None = None,
+        acting: Acting = SYSTEM,
+    ) -> Recorded:
+        change = changing_unit(unit_id, title, required, weight)
+        return self.run(ChangeCourse(course_id, change), acting)
 
-    def remove_unit(self, course_id: str, unit_id: str) -> Recorded:
-        return self.run(ChangeCourse(course_id, removing_unit(unit_id)))
+    def change_threshold(
+        self, course_id: str, completion_threshold: float, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.run(ChangeCourse(course_id, changing_threshold(completion_threshold)), acting)
+
+    def add_unit(
+        self, course_id: str, unit: Unit, index: int | None = None, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.run(ChangeCourse(course_id, adding_unit(unit, index)), acting)
+
+    def remove_unit(self, course_id: str, unit_id: str, acting: Acting = SYSTEM) -> Recorded:
+        return self.run(ChangeCourse(course_id, removing_unit(unit_id)), acting)
 
     def add_module(
-        self, course_id: str, unit_id: str, module: Module, index: int | None = None
+        self,
+        course_id: str,
+        unit_id: str,
+        module: Module,
+        index: int | None = None,
+        acting: Acting = SYSTEM,
     ) -> Recorded:
-        return self.run(ChangeCourse(course_id, adding_module(unit_id, module, index)))
+        return self.run(ChangeCourse(course_id, adding_module(unit_id, module, index)), acting)
 
-    def remove_module(self, course_id: str, unit_id: str, module_id: str) -> Recorded:
-        return self.run(ChangeCourse(course_id, removing_module(unit_id, module_id)))
+    def remove_module(
+        self, course_id: str, unit_id: str, module_id: str, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.run(ChangeCourse(course_id, removing_module(unit_id, module_id)), acting)
 
     # Enrollments -------------------------------------------------------------
 
-    def enroll(self, learner_id: str, course_id: str) -> Enrolled:
+    def enroll(self, learner_id: str, course_id: str, acting: Acting = SYSTEM) -> Enrolled:
         """Enrolling twice returns the same enrollment; its id is derived, so races cannot
         make two."""
         command = self.enroll_command(learner_id, course_id)
-        return enrolled(command, self.run(command))
+        return enrolled(command, self.run(command, acting))
 
     def enroll_command(self, learner_id: str, course_id: str) -> Enroll:
         """The learner's key, made if they have none (one transaction), names the
@@ -170,30 +218,57 @@ class ProgressLedger(Application[UUID]):
         key = self.learner_keys().key_of(learner_id)
         return None if key is None else key.enrollment_id(course_id)
 
-    def erase_enrollments(self, enrollment_ids: Sequence[UUID]) -> Submission:
+    def erase_enrollments(
+        self, enrollment_ids: Sequence[UUID], acting: Acting = SYSTEM
+    ) -> Submission:
         """Appends `Erased` to each enrollment that exists, in one insert."""
         at = now()
         return self.run_together(
-            [ChangeEnrollment(key, erasing(at)) for key in enrollment_ids], set(enrollment_ids)
+            [ChangeEnrollment(key, erasing(at)) for key in enrollment_ids],
+            acting,
+            set(enrollment_ids),
         )
 
     def complete_module(
-        self, enrollment_id: UUID, module_id: str, occurred_at: datetime | None = None
+        self,
+        enrollment_id: UUID,
+        module_id: str,
+        occurred_at: datetime | None = None,
+        acting: Acting = SYSTEM,
     ) -> Recorded:
-        return self.change_enrollment(
-            enrollment_id, completing_module(module_id, occurred_at or now())
-        )
+        change = completing_module(module_id, occurred_at or now())
+        return self.change_enrollment(enrollment_id, change, acting)
 
     def complete_unit(
-        self, enrollment_id: UUID, unit_id: str, occurred_at: datetime | None = None
+        self,
+        enrollment_id: UUID,
+        unit_id: str,
+        occurred_at: datetime | None = None,
+        acting: Acting = SYSTEM,
     ) -> Recorded:
-        return self.change_enrollment(enrollment_id, completing_unit(unit_id, occurred_at or now()))
+        change = completing_unit(unit_id, occurred_at or now())
+        return self.change_enrollment(enrollment_id, change, acting)
 
-    def withdraw(self, enrollment_id: UUID, occurred_at: datetime | None = None) -> Recorded:
-        return self.change_enrollment(enrollment_id, withdrawing(occurred_at or now()))
+    def revoke_unit(self, enrollment_id: UUID, unit_id: str, acting: Acting = SYSTEM) -> Recorded:
+        return self.change_enrollment(enrollment_id, revoking_unit(unit_id, now()), acting)
 
-    def change_enrollment(self, enrollment_id: UUID, change: Change) -> Recorded:
-        return self.run(ChangeEnrollment(enrollment_id, change))
+    def revoke_module(
+        self, enrollment_id: UUID, module_id: str, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.change_enrollment(enrollment_id, revoking_module(module_id, now()), acting)
+
+    def reset(self, enrollment_id: UUID, acting: Acting = SYSTEM) -> Recorded:
+        return self.change_enrollment(enrollment_id, resetting(now()), acting)
+
+    def withdraw(
+        self, enrollment_id: UUID, occurred_at: datetime | None = None, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.change_enrollment(enrollment_id, withdrawing(occurred_at or now()), acting)
+
+    def change_enrollment(
+        self, enrollment_id: UUID, change: Change, acting: Acting = SYSTEM
+    ) -> Recorded:
+        return self.run(ChangeEnrollment(enrollment_id, change), acting)
 
     # Reads -------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.acting import SYSTEM, Acting, record_acting
 from domain.commands import Command, Recorded
 from domain.enrollment import Enrollment
 from domain.errors import ConcurrencyError, LedgerError
@@ -63,6 +64,8 @@ class Submission:
     # Every aggregate its commands name, when the caller knows them already (a big batch
     # names each enrollment several times: hashing UUIDs costs more than deciding).
     aggregate_ids: set[UUID] | None = None
+    # Who acted: recorded on every event its commands append.
+    acting: Acting = SYSTEM
     # Once settled: an outcome per command (what it recorded, or why it was refused) and
     # the highest position of what it appended (0: nothing); or `error` when none of it
     # could be written.
@@ -280,6 +283,8 @@ class Committer:
                 decisions.append(error)
                 continue
             appended = aggregate.collect_events()
+            for event in appended:
+                record_acting(event, submission.acting)
             version = aggregate.version
             if version == len(appended):  # created by this command: now the cache holds it
                 cache[aggregate.id] = aggregate

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 from uuid import UUID, uuid4
 
+from domain.acting import Acting
 from domain.commands import RecordCompletion, Recorded
 from domain.errors import LedgerError
 from domain.identifiers import course_aggregate_id
@@ -64,8 +65,15 @@ class BatchResult:
 
 
 class CompletionImporter:
-    def __init__(self, ledger: ProgressLedger, *, enroll_option: str = "send ?enroll=true") -> None:
+    def __init__(
+        self,
+        ledger: ProgressLedger,
+        acting: Acting,
+        *,
+        enroll_option: str = "send ?enroll=true",
+    ) -> None:
         self.ledger = ledger
+        self.acting = acting
         # How the way in says "enroll as needed", named in the errors that need it.
         self.enroll_option = enroll_option
 
@@ -91,7 +99,7 @@ class CompletionImporter:
             )
         named = set(enrollment_ids.values())
         named.update(course_aggregate_id(course_id) for course_id, _ in enrollment_ids)
-        submission = self.ledger.run_together(commands, named)
+        submission = self.ledger.run_together(commands, self.acting, named)
         outcomes = iter(submission.outcomes)
         results = [
             ItemResult(index, "error", error=item)

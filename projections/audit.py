@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from domain.acting import ACTING_FIELDS, Acting
 from domain.course import Course
 from domain.enrollment import Enrollment
 from domain.erasure import is_erased
@@ -31,7 +32,14 @@ from projections.rules import Progress, rule_named
 PAGE = 5000
 # Fields every event carries; `data` shows only an event's own fields.
 ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "originator_topic", "timestamp", "occurred_at"}
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "timestamp",
+        "occurred_at",
+        *ACTING_FIELDS,
+    }
 )
 
 
@@ -102,6 +110,9 @@ class Moment:
     data: dict[str, Any]
     progress: Progress
     completed_at: datetime | None
+    # Who did it (domain/acting.py) and the attempt the numbers are of.
+    acting: Acting
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,8 @@ def timeline(
                 data={k: v for k, v in vars(event).items() if k not in ENVELOPE},
                 progress=fold.progress(state),
                 completed_at=state.completed_at,
+                acting=Acting(event.actor, event.reason, event.on_behalf_of),
+                attempt=state.attempt,
             )
         )
     state = fold.enrollments.get(key)
@@ -242,6 +255,7 @@ def progress_as_of(
         "units": replayed.units(),
         "projection_position": replayed.position,
         "held": False,
+        "attempt": replayed.state.attempt,
         "as_of": as_of,
         "generation": generation.number,
     }
@@ -249,7 +263,7 @@ def progress_as_of(
 
 # Verify ------------------------------------------------------------------------
 
-# course_progress: completed units, total units, percentage, completed_at, withdrawn
+# course_progress: completed units, total units, percentage, completed_at, withdrawn, attempt
 # unit_progress: completed, completed modules, total modules, percentage, completed_at
 Numbers = tuple[Any, ...]
 # (enrollment_id, unit_id): unit_id None is the enrollment's course_progress row
@@ -297,7 +311,14 @@ def verify(log: EventLog, generations: Generations, course_id: str | None = None
         replayed[(e.enrollment_id, None)] = (
             e.learner_id,
             e.course_id,
-            (p.completed_units, p.total_units, p.percentage, e.completed_at, e.withdrawn),
+            (
+                p.completed_units,
+                p.total_units,
+                p.percentage,
+                e.completed_at,
+                e.withdrawn,
+                e.attempt,
+            ),
         )
         for unit in fold.courses[e.course_id].units:
             replayed[(e.enrollment_id, unit.unit_id)] = (
@@ -353,6 +374,7 @@ def _stored_snapshots(
                 float(row["percentage"]),
                 db.read_timestamp(row["completed_at"]),
                 bool(row["withdrawn"]),
+                int(row["attempt"] or 1),
             ),
         )
     for row in units:

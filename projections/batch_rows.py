@@ -38,6 +38,7 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
             orjson.dumps([u.as_spec() for u in c.units]).decode(),
             ts(c.updated_at),
             c.position,
+            c.completion_threshold,
         )
         for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
     ]
@@ -66,6 +67,8 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
                 # orjson writes a datetime as isoformat() does (offsets in minutes).
                 orjson.dumps(e.completed_units).decode(),
                 orjson.dumps(sorted(e.completed_modules)).decode(),
+                progress.exact_percentage,
+                e.attempt,
             )
         )
         changed_units = changes.units.get(enrollment_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
+from eventsourcing.utils import get_topic
 
 from domain.enrollment import Enrollment
 from eventstore.learner_keys import erased_among
@@ -39,6 +40,9 @@ from projections.rules import rule_named
 from projections.state_loading import load_courses, load_enrollments
 
 log = logging.getLogger(__name__)
+
+# Every enrollment event's topic starts so, whether or not its class still resolves.
+ENROLLMENT_TOPIC = get_topic(Enrollment)
 
 DEFAULT_BATCH_SIZE = 20_000
 # A batch this small is written before the next read: handing it to the writer thread costs
@@ -238,11 +242,12 @@ class ProjectionEngine:
     def _park_failed(self, generation: Generation, failure: Exception) -> Generation:
         """Parks the event after the generation's position, which failed on its own, holds
         its stream, and moves the position past it."""
-        records, last_position = self.reader.read(generation.position + 1, 1)
-        if last_position is None:
+        # Undecoded: the event may fail in the decoding itself.
+        found = self.reader.stream_at(generation.position + 1)
+        if found is None:
             return generation
-        kind, position, stream, _ = records[0]
-        is_enrollment = kind in ENROLLMENT_EVENTS
+        position, stream, topic = found
+        is_enrollment = topic.startswith(ENROLLMENT_TOPIC)
         log.error("projection parked the event at %d (%s): %r", position, stream, failure)
         self.parked.park(
             generation.number,
@@ -267,15 +272,16 @@ class ProjectionEngine:
         failed: set[str] = set()
         applied = 0
         for parked in self.parked.of_generation(generation_number):
-            records, last_position = self.reader.read(parked.position, 1)
-            if last_position != parked.position:
-                continue
-            record = records[0]
-            course_held = self._course_failed(record, failed, generation)
-            if parked.stream in failed or course_held:
-                failed.add(parked.stream)
+            if parked.stream in failed:
                 continue
             try:
+                records, last_position = self.reader.read(parked.position, 1)
+                if last_position != parked.position:
+                    continue
+                record = records[0]
+                if self._course_failed(record, failed, generation):
+                    failed.add(parked.stream)
+                    continue
                 with collector_paused():
                     batch = self._fold_records(
                         generation, [record], Carried(), set(), parked.position, 1

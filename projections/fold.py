@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from domain.course import Course, Module, Unit
+from domain.course import DEFAULT_THRESHOLD, Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.erasure import is_erased
 from domain.identifiers import course_aggregate_id
@@ -38,6 +38,7 @@ class CourseState:
     units: list[Unit]
     updated_at: datetime
     position: int
+    completion_threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass
@@ -52,6 +53,7 @@ class EnrollmentState:
     completed_modules: set[str] = field(default_factory=set)
     withdrawn: bool = False
     completed_at: datetime | None = None
+    attempt: int = 1
 
 
 def unit_numbers(
@@ -94,17 +96,23 @@ class Changes:
         self.units.setdefault(enrollment_id, {})[unit_id] = at
 
 
+# Course events after its creation: each may change every enrolled learner's numbers.
 COURSE_STRUCTURE_EVENTS = (
     Course.UnitAdded,
     Course.UnitRemoved,
+    Course.UnitChanged,
     Course.ModuleAdded,
     Course.ModuleRemoved,
+    Course.ThresholdChanged,
 )
 ENROLLMENT_EVENTS = frozenset(
     {
         Enrollment.Enrolled,
         Enrollment.ModuleCompleted,
         Enrollment.UnitCompleted,
+        Enrollment.ModuleCompletionRevoked,
+        Enrollment.UnitCompletionRevoked,
+        Enrollment.Reset,
         Enrollment.Withdrawn,
         Enrollment.Reenrolled,
         Enrollment.Erased,
@@ -145,6 +153,9 @@ class Fold:
             Enrollment.Enrolled: self._enrolled,
             Enrollment.ModuleCompleted: self._module_completed,
             Enrollment.UnitCompleted: self._unit_completed,
+            Enrollment.ModuleCompletionRevoked: self._module_revoked,
+            Enrollment.UnitCompletionRevoked: self._unit_revoked,
+            Enrollment.Reset: self._reset,
             Enrollment.Withdrawn: self._withdrawn,
             Enrollment.Reenrolled: self._reenrolled,
             Enrollment.Erased: self._erased,
@@ -175,6 +186,7 @@ class Fold:
             units=[Unit.from_spec(spec) for spec in created["units"]],
             updated_at=created["timestamp"],
             position=position,
+            completion_threshold=created["completion_threshold"],
         )
         self.courses[course.course_id] = course
         self._course_by_aggregate[originator_id] = course
@@ -244,6 +256,32 @@ class Fold:
         self.changes.touch_unit(originator_id, completed["unit_id"], timestamp)
         self._after_change(enrollment, timestamp, position, occurred_at)
 
+    def _module_revoked(self, originator_id: str, revoked: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
+        enrollment.completed_modules.discard(revoked["module_id"])
+        timestamp = revoked["timestamp"]
+        self.changes.touch_unit(originator_id, revoked["unit_id"], timestamp)
+        enrollment.updated_at = timestamp
+        enrollment.position = position
+
+    def _unit_revoked(self, originator_id: str, revoked: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
+        enrollment.completed_units.pop(revoked["unit_id"], None)
+        timestamp = revoked["timestamp"]
+        self.changes.touch_unit(originator_id, revoked["unit_id"], timestamp)
+        self._after_change(enrollment, timestamp, position)
+
+    def _reset(self, originator_id: str, reset: dict[str, Any], position: int) -> None:
+        enrollment = self.enrollments[originator_id]
+        enrollment.attempt = reset["attempt"]
+        enrollment.completed_units = {}
+        enrollment.completed_modules = set()
+        timestamp = reset["timestamp"]
+        touched = self.changes.units.setdefault(originator_id, {})
+        for unit in self.courses[enrollment.course_id].units:
+            touched[unit.unit_id] = timestamp
+        self._after_change(enrollment, timestamp, position)
+
     def _withdrawn(self, originator_id: str, withdrawn: dict[str, Any], position: int) -> None:
         enrollment = self.enrollments[originator_id]
         enrollment.withdrawn = True
@@ -277,16 +315,19 @@ class Fold:
         *,
         rule_inputs_changed: bool = True,
     ) -> None:
-        """completed_at is when the learner reached 100 %: the completion's own time, kept
-        through rebuilds; a structure change that completes or reopens a course uses its
-        recorded time. Rules read only the structure and the completed units, so events
-        that change neither skip the rule (most events in a rebuild)."""
+        """completed_at is when the learner reached the course's completion threshold: the
+        completion's own time, kept through rebuilds; a course change (its structure, its
+        threshold) or a revocation that completes or reopens a course uses its recorded
+        time. Rules read only the structure and the completed units, so events that change
+        neither skip the rule (most events in a rebuild)."""
         self.changes.enrollments.add(enrollment.enrollment_id)
         enrollment.updated_at = recorded_at
         enrollment.position = position
         if not rule_inputs_changed:
             return
-        if self.progress(enrollment).is_complete:
+        progress = self.progress(enrollment)
+        threshold = self.courses[enrollment.course_id].completion_threshold
+        if progress.total_units > 0 and progress.percentage >= threshold:
             if enrollment.completed_at is None:
                 enrollment.completed_at = occurred_at or recorded_at
         else:
@@ -303,6 +344,13 @@ def apply_structure_change(
     if kind is Course.UnitRemoved:
         course.units = [u for u in course.units if u.unit_id != change["unit_id"]]
         return None
+    if kind is Course.ThresholdChanged:
+        course.completion_threshold = change["completion_threshold"]
+        return None
+    if kind is Course.UnitChanged:
+        changed = Unit.from_spec(change["unit"])
+        course.units = [changed if u.unit_id == changed.unit_id else u for u in course.units]
+        return changed.unit_id
     unit_id = change["unit_id"]
     if kind is Course.ModuleAdded:
         module, index = Module(**change["module"]), change["index"]

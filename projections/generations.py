@@ -14,6 +14,7 @@ from eventstore.database import Cursor, Database, Row
 from projections.progress_tables import (
     GENERATIONS,
     GenerationTables,
+    add_missing_columns,
     create_tables,
     drop_tables,
     point_views_at,
@@ -48,8 +49,16 @@ class Generations:
                 f"position BIGINT NOT NULL, created_at {self.db.timestamp_type}, "
                 f"switched_at {self.db.timestamp_type})"
             )
-        if not self.all():
+        generations = self.all()
+        if not generations:
             self.switch_live(self.create(default_rules).number)
+        with self.db.transaction() as cursor:
+            for generation in generations:
+                tables = GenerationTables(self.db, generation.number)
+                add_missing_columns(cursor, self.db, tables)
+                if generation.status == "live":
+                    # A view lists its table's columns as they were when it was made.
+                    point_views_at(cursor, self.db, tables)
 
     def all(self) -> list[Generation]:
         with self.db.transaction(commit=False) as cursor:

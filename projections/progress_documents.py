@@ -53,6 +53,8 @@ class CourseProgress(TypedDict):
     # An event of this enrollment (or its course) could not be applied and is parked: these
     # are its last good numbers, and its later events wait behind it.
     held: bool
+    # 1, then one more after each reset: the numbers are this attempt's.
+    attempt: int
 
 
 class ProgressAsOf(CourseProgress):
@@ -91,7 +93,7 @@ class Roster(TypedDict):
 # course's structure and the enrollment's unit rows, both as JSON text.
 ProgressRow = Sequence[Any]
 ENROLLMENT_ID = 3
-PROGRESS_COLUMN_COUNT = 15
+PROGRESS_COLUMN_COUNT = 16
 
 
 def course_progress(row: ProgressRow) -> CourseProgress:
@@ -112,6 +114,7 @@ def course_progress(row: ProgressRow) -> CourseProgress:
         structure,
         unit_rows,
         held,
+        attempt,
     ) = row
     by_unit = {unit["unit_id"]: unit for unit in orjson.loads(unit_rows or "[]")}
     units = [
@@ -134,6 +137,7 @@ def course_progress(row: ProgressRow) -> CourseProgress:
         "units": units,
         "projection_position": projection_position,
         "held": held,
+        "attempt": attempt,
     }
 
 

@@ -26,7 +26,6 @@ from projections.progress_documents import (
     roster,
 )
 from projections.progress_tables import GENERATIONS
-from projections.rules import COUNTING_RULES
 
 # In the API's order. SQLite keeps booleans as 0/1, hence JSON literals there; PostgreSQL's
 # NUMERIC(5,2) percentage, as JSON, loads as a float.
@@ -74,13 +73,14 @@ def held(db: Database, course_aggregate: str) -> str:
 
 def progress_columns(db: Database, structure: str, units: str, is_held: str) -> str:
     """A progress row's columns from `g` (the live generation) and `p` (its course_progress
-    row); `structure`, `units` and `is_held` are the expressions of its last three."""
+    row); `structure`, `units` and `is_held` are the expressions of three of them."""
     percentage = "p.percentage::float8" if db.is_postgres else "p.percentage"
     return (
         "g.position AS projection_position, p.learner_id, p.course_id, p.enrollment_id, "
         f"p.completed_units, p.total_units, {percentage} AS percentage, p.completed_at, "
         "p.updated_at, p.position, p.rules, p.withdrawn, "
-        f"{structure} AS structure, {units} AS unit_rows, {is_held} AS held"
+        f"{structure} AS structure, {units} AS unit_rows, {is_held} AS held, "
+        "COALESCE(p.attempt, 1) AS attempt"
     )
 
 
@@ -110,17 +110,14 @@ class ProgressStatements:
             f"WHERE g.status = 'live' ORDER BY p.course_id LIMIT {LEARNER_COURSES_LIMIT}"
         )
         # A roster lists no units. The page is cut by the (course_id, learner_id) index first.
-        # Its average is of the exact percentages (completed / total), rounded once, after.
-        counting = ", ".join(f"'{name}'" for name in COUNTING_RULES)
-        exact = (
-            f"CASE WHEN rules IN ({counting}) AND total_units > 0 "
-            "THEN 100.0 * completed_units / total_units ELSE percentage END"
-        )
+        # Its average is of the unrounded percentages, rounded once, after (rows written
+        # before they were stored count with their rounded percentage until a rebuild).
+        exact = "COALESCE(exact_percentage, percentage)"
         course_aggregate = f"(SELECT aggregate_id FROM {structure} WHERE course_id = p.course_id)"
         listed = progress_columns(db, "NULL", "NULL", held(db, course_aggregate))
         self.roster_first_page, self.roster_page_after = (
             f"WITH summary AS (SELECT COUNT(*) AS enrolled, "
-            "COALESCE(SUM(CASE WHEN percentage >= 100 THEN 1 ELSE 0 END), 0) AS completed, "
+            "COALESCE(SUM(CASE WHEN completed_at IS NULL THEN 0 ELSE 1 END), 0) AS completed, "
             f"COALESCE(AVG({exact}), 0) AS average FROM {progress} "
             "WHERE course_id = %s AND withdrawn = %s), "
             f"page AS (SELECT * FROM {progress} WHERE course_id = %s{after} "

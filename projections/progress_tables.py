@@ -30,6 +30,15 @@ COURSE_PROGRESS_COLUMNS = (
     "enrolled_at",
     "completed_unit_ids",
     "completed_module_ids",
+    "exact_percentage",
+    "attempt",
+)
+# Columns added after a generation's tables may have been made: (table's view, column, type).
+# Rows written before hold NULL: read as the value every row then had (see state_loading).
+ADDED_COLUMNS = (
+    ("course_progress", "exact_percentage", "DOUBLE PRECISION"),
+    ("course_progress", "attempt", "INTEGER"),
+    ("course_structure", "completion_threshold", "DOUBLE PRECISION"),
 )
 UNIT_PROGRESS_COLUMNS = (
     "enrollment_id",
@@ -44,7 +53,14 @@ UNIT_PROGRESS_COLUMNS = (
     "completed_at",
     "updated_at",
 )
-COURSE_STRUCTURE_COLUMNS = ("course_id", "aggregate_id", "units", "updated_at", "position")
+COURSE_STRUCTURE_COLUMNS = (
+    "course_id",
+    "aggregate_id",
+    "units",
+    "updated_at",
+    "position",
+    "completion_threshold",
+)
 
 
 class GenerationTables:
@@ -71,7 +87,8 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"total_units INTEGER NOT NULL, percentage {pct} NOT NULL, completed_at {ts}, "
         f"updated_at {ts} NOT NULL, position BIGINT NOT NULL, rules TEXT NOT NULL, "
         f"withdrawn BOOLEAN NOT NULL, enrolled_at {ts} NOT NULL, "
-        f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL)",
+        f"completed_unit_ids {js} NOT NULL, completed_module_ids {js} NOT NULL, "
+        "exact_percentage DOUBLE PRECISION, attempt INTEGER)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
         f"ON {tables.course_progress} (learner_id, course_id)",
         f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
@@ -86,9 +103,17 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         f"ON {tables.unit_progress} (course_id, unit_id)",
         f"CREATE TABLE IF NOT EXISTS {tables.course_structure} ("
         "course_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, "
-        f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL)",
+        f"units {js} NOT NULL, updated_at {ts} NOT NULL, position BIGINT NOT NULL, "
+        "completion_threshold DOUBLE PRECISION)",
     ):
         cursor.execute(statement)
+
+
+def add_missing_columns(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
+    """Brings tables made by an earlier version up to today's columns (NULL in old rows)."""
+    by_view = dict(zip(VIEWS, tables.all(), strict=True))
+    for view, column, sql_type in ADDED_COLUMNS:
+        db.add_column_if_missing(cursor, by_view[view], column, sql_type)
 
 
 def point_views_at(cursor: Cursor, db: Database, tables: GenerationTables) -> None:

@@ -19,10 +19,8 @@ class Progress:
     completed_units: int
     total_units: int
     percentage: float
-
-    @property
-    def is_complete(self) -> bool:
-        return self.total_units > 0 and self.percentage >= 100
+    # Unrounded, for averages over enrollments (a roster's): rounding happens once, after.
+    exact_percentage: float
 
 
 Rule = Callable[[Sequence[Unit], Collection[str]], Progress]
@@ -35,16 +33,11 @@ def rounded(exact: Decimal) -> float:
 
 def percentage(done: Decimal, total: Decimal) -> float:
     """Two decimals, rounded half up; a course without units is 0 %, not a division error."""
-    if total <= 0:
-        return 0.0
-    return rounded(done * HUNDRED / total)
+    return rounded(exact_percentage(done, total))
 
 
-# The rules whose percentage is exactly completed_units / total_units × 100, so that an
-# average over enrollments can be computed from those exact fractions rather than from the
-# rounded percentages. (weighted-v1's exact number is not stored: its average starts from
-# the stored percentages.)
-COUNTING_RULES = ("units-v1", "required-units-v2")
+def exact_percentage(done: Decimal, total: Decimal) -> Decimal:
+    return done * HUNDRED / total if total > 0 else Decimal(0)
 
 
 @lru_cache(maxsize=65_536)
@@ -55,8 +48,9 @@ def count_percentage(done: int, total: int) -> float:
 
 def units_v1(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> Progress:
     """Completed units / all units × 100."""
-    done = sum([unit.unit_id in completed_unit_ids for unit in units])
-    return Progress(done, len(units), count_percentage(done, len(units)))
+    done, total = sum([unit.unit_id in completed_unit_ids for unit in units]), len(units)
+    exact = 100 * done / total if total else 0.0
+    return Progress(done, total, count_percentage(done, total), exact)
 
 
 def required_units_v2(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> Progress:
@@ -69,7 +63,8 @@ def weighted_v1(units: Sequence[Unit], completed_unit_ids: Collection[str]) -> P
     done = [unit for unit in units if unit.unit_id in completed_unit_ids]
     weight_done = sum((Decimal(str(unit.weight)) for unit in done), Decimal(0))
     weight_total = sum((Decimal(str(unit.weight)) for unit in units), Decimal(0))
-    return Progress(len(done), len(units), percentage(weight_done, weight_total))
+    exact = exact_percentage(weight_done, weight_total)
+    return Progress(len(done), len(units), rounded(exact), float(exact))
 
 
 DEFAULT_RULES = "units-v1"

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from domain.course import Unit, UnitSpec
+from domain.course import DEFAULT_THRESHOLD, Unit, UnitSpec
 from eventstore.database import Database, Row, chunks, placeholders
 from projections.fold import CourseState, EnrollmentState
 from projections.progress_tables import GenerationTables
@@ -65,6 +65,7 @@ def course_state(db: Database, row: Row) -> CourseState:
         units=[Unit.from_spec(spec) for spec in specs],
         updated_at=required_timestamp(db, row["updated_at"]),
         position=int(row["position"]),
+        completion_threshold=float(row["completion_threshold"] or DEFAULT_THRESHOLD),
     )
 
 
@@ -83,6 +84,7 @@ def enrollment_state(db: Database, row: Row) -> EnrollmentState:
         completed_modules=set(orjson.loads(row["completed_module_ids"])),
         withdrawn=bool(row["withdrawn"]),
         completed_at=db.read_timestamp(row["completed_at"]),
+        attempt=int(row["attempt"] or 1),
     )
 
 

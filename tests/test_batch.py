@@ -98,6 +98,7 @@ def test_ndjson_items_are_read_line_by_line(client: httpx.Client) -> None:
     )
     body = response.json()
     assert [r["status"] for r in body["results"]] == ["appended", "error", "appended"]
+    assert body["results"][1]["error"]["field"] == "item"
     done = progress(client, learner, course_id, body["position"]).json()
     assert done["completed_at"].startswith("2024-05-01T10:00:00")
 

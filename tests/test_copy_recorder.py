@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
+from domain.acting import SYSTEM
 from domain.course import Unit
 from eventstore.personal_data import holds_personal_data
 from eventstore.postgres_recorder import COPY_FROM, PIPELINED_UP_TO, PostgresIdempotentRecorder
@@ -120,7 +121,7 @@ def test_a_big_batch_is_one_insert_by_copy(services: LedgerServices) -> None:
     ]
     inserts, copied, head = ledger.committer.inserts, copies(services), ledger.head_position()
 
-    outcome = CompletionImporter(ledger).run(items, enroll=True)
+    outcome = CompletionImporter(ledger, SYSTEM).run(items, enroll=True)
 
     assert outcome.count("appended") == len(items)
     assert ledger.committer.inserts == inserts + 1

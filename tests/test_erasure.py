@@ -99,6 +99,14 @@ def test_an_erased_learner_leaves_no_trace_in_the_database(
         url = path("v1", "enrollments", enrollment, "units", unit, "completion")
         response = client.post(url, headers={"Idempotency-Key": new_id("key")})
         assert response.status_code == 200, response.text
+    # Staff acting for her, saying so in their own words: sealed under her key too.
+    staff = {"reason": f"regraded for {learner}", "on_behalf_of": learner}
+    unit3 = path("v1", "enrollments", ada[0], "units", "u3", "completion")
+    for method, options in (("POST", {"json": staff}), ("DELETE", {"params": staff})):
+        response = client.request(method, unit3, **options)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+    retake = {"reason": f"a retake for {learner}", "on_behalf_of": learner}
+    call(client, "POST", path("v1", "enrollments", ada[1], "reset"), retake)
     batch = client.post(
         "/v1/completions:batch",
         json=[
@@ -119,9 +127,12 @@ def test_an_erased_learner_leaves_no_trace_in_the_database(
         "Enrolled",
         "UnitCompleted",
         "UnitCompleted",
+        "UnitCompleted",
+        "UnitCompletionRevoked",
         "ModuleCompleted",
     ]
     assert first["events"][0]["data"]["learner_id"] == learner
+    assert first["events"][4]["on_behalf_of"] == learner
     assert first["progress"]["completed_units"] == 2
     traces = traces_of(learner, courses)
     assert found_in(database_bytes(settings), traces) == ["id"]  # the search can fail

@@ -10,6 +10,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
+from domain.acting import SYSTEM
 from domain.course import Module, Unit
 from eventstore.encoder import StoredEventEncoder
 from eventstore.personal_data import holds_personal_data
@@ -68,7 +69,7 @@ def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
     ]
     head, inserts = ledger.head_position(), ledger.committer.inserts
 
-    outcome = CompletionImporter(ledger).run(items, enroll=True)
+    outcome = CompletionImporter(ledger, SYSTEM).run(items, enroll=True)
 
     assert outcome.position == head + 4 == ledger.head_position()
     assert ledger.committer.inserts == inserts + 1
@@ -81,7 +82,7 @@ def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
     again = ledger.get_enrollment(enrollment_id)
     assert (again.version, again.completed_units) == (4, {"u1", "u2"})
     # Nothing pending: nothing written, and the position is the head's.
-    assert CompletionImporter(ledger).run(items, enroll=True).position == outcome.position
+    assert CompletionImporter(ledger, SYSTEM).run(items, enroll=True).position == outcome.position
     assert ledger.committer.inserts == inserts + 1
 
 

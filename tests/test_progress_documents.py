@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
-from bootstrap import LedgerServices
+from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Unit
 from projections.progress_documents import CourseProgress
+from projections.progress_tables import GenerationTables, point_views_at
 from tests.factories import enrollment_id_of
 from tests.progress_reading import progress_of, read_progress
 from tests.test_projection import make_history, project
@@ -105,6 +106,52 @@ def test_the_roster_average_is_of_exact_values_rounded_once(services: LedgerServ
     # The rounded percentages (33.33, 33.33, 100, 0) would average 41.66.
     assert summary == {"enrolled": 4, "completed": 1, "average_percentage": 41.67}
     assert services.reads.roster("c8", 10, None)["summary"]["average_percentage"] == 3.13
+
+
+def test_a_weighted_roster_averages_unrounded_percentages(settings: Settings) -> None:
+    """Weights 1, 1, 1: a third is 33.333…; rounded first, (33.33 + 33.33 + 100 + 0) / 4
+    would give 41.66."""
+    services = bootstrap(settings.model_copy(update={"rules": "weighted-v1"}))
+    try:
+        ledger = services.ledger
+        ledger.create_course("c1", "Course", [Unit("u1", weight=2), Unit("u2"), Unit("u3")])
+        for learner, done in (("a", ("u2",)), ("b", ("u3",)), ("c", ("u1", "u2", "u3")), ("d", ())):
+            enrollment = ledger.enroll(learner, "c1").enrollment.id
+            for unit in done:
+                ledger.complete_unit(enrollment, unit)
+        project(services)
+        roster = services.reads.roster("c1", 10, None)
+        assert [item["percentage"] for item in roster["items"]] == [25.0, 25.0, 100.0, 0.0]
+        assert roster["summary"]["average_percentage"] == 37.5
+        ledger.create_course("c3", "Thirds", [Unit("u1"), Unit("u2"), Unit("u3")])
+        for learner, count in (("a", 1), ("b", 1), ("c", 3), ("d", 0)):
+            enrollment = ledger.enroll(learner, "c3").enrollment.id
+            for unit in ("u1", "u2", "u3")[:count]:
+                ledger.complete_unit(enrollment, unit)
+        project(services)
+        assert services.reads.roster("c3", 10, None)["summary"]["average_percentage"] == 41.67
+    finally:
+        services.close()
+
+
+def test_tables_made_before_the_exact_column_gain_it_at_start(settings: Settings) -> None:
+    services = bootstrap(settings)
+    tables = GenerationTables(services.db, services.generations.live().number)
+    with services.db.transaction() as cursor:
+        cursor.execute(f"DROP VIEW {services.db.table('course_progress')}")
+        cursor.execute(f"ALTER TABLE {tables.course_progress} DROP COLUMN exact_percentage")
+        point_views_at(cursor, services.db, tables)
+    services.close()
+
+    services = bootstrap(settings)
+    try:
+        ledger = services.ledger
+        ledger.create_course("c1", "Course", [Unit("u1"), Unit("u2"), Unit("u3")])
+        ledger.complete_unit(ledger.enroll("a", "c1").enrollment.id, "u1")
+        project(services)
+        assert services.reads.roster("c1", 10, None)["summary"]["average_percentage"] == 33.33
+    finally:
+        services.close()
 
 
 def test_no_enrollment_reads_as_the_live_position_alone(services: LedgerServices) -> None:

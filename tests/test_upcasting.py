@@ -9,8 +9,10 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from bootstrap import LedgerServices
+from domain.acting import Acting
 from domain.course import Course, Unit
 from domain.identifiers import course_aggregate_id
+from projections.audit import EventLog
 from tests.test_projection import numbers, project
 
 
@@ -54,10 +56,19 @@ def test_events_stored_in_an_older_shape_are_upcast_on_load(services: LedgerServ
         ("a", True, 1.0),
         ("b", True, 1.0),
     ]
-    # New events of the same classes are stored at version 2 and load unchanged.
-    services.ledger.add_unit("old", Unit("c", weight=2.0, required=False))
+    assert course.completion_threshold == 100.0
+    # New events of the same classes are stored at version 3 and load unchanged.
+    services.ledger.add_unit(
+        "old", Unit("c", weight=2.0, required=False), acting=Acting("an-admin-key")
+    )
     newest = services.ledger.recorder.select_events(course_aggregate_id("old"), desc=True, limit=1)
-    assert b'"class_version":2' in newest[0].state
+    assert b'"class_version":3' in newest[0].state
+    # Events stored before actors were recorded load with an unknown actor; none is rewritten.
+    log = EventLog(services.ledger.recorder, services.ledger.mapper, services.db)
+    loaded = [event for _, event in log.stream(course_aggregate_id("old"))]
+    assert [e.actor for e in loaded] == ["unknown", "unknown", "an-admin-key"]
+    stored = services.ledger.recorder.select_events(course_aggregate_id("old"))
+    assert [b'"actor"' in e.state for e in stored] == [False, False, True]
 
     enrollment = services.ledger.enroll("ada", "old").enrollment.id
     services.ledger.complete_unit(enrollment, "b")

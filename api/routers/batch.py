@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from api.actors import acting_of
 from api.batch_items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
 from api.dependencies import Services
 from api.guards import NDJSON
@@ -87,7 +88,7 @@ async def complete_in_bulk(
     """Record up to 10,000 completions (JSON array or NDJSON); a result for every item."""
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json")
-    importer = CompletionImporter(services.ledger)
+    importer = CompletionImporter(services.ledger, acting_of(request))
     return await run_in_threadpool(work_out, importer, body, content_type, enroll)
 
 

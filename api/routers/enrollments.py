@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.access import AnswerAtOnce, answered_at_once
+from api.actors import acting_of
 from api.dependencies import ModuleId, Services, UnitId, services_of
-from api.schemas import VALID_ID, Appended, CompletionIn, EnrollmentIn, EnrollmentOut
+from api.schemas import (
+    ID_PATTERN,
+    VALID_ID,
+    ActingIn,
+    Appended,
+    CompletionIn,
+    EnrollmentIn,
+    EnrollmentOut,
+    ResetIn,
+)
+from domain.acting import Acting
 from domain.commands import (
     Change,
     ChangeEnrollment,
     Recorded,
     completing_module,
     completing_unit,
+    resetting,
+    revoking_module,
+    revoking_unit,
     withdrawing,
 )
 from ledger.application import ProgressLedger, enrolled, now
@@ -44,12 +58,14 @@ def appended(enrollment_id: UUID, recorded: Recorded) -> Response:
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": EnrollmentOut, "description": "Already enrolled"}},
 )
-async def enroll(body: EnrollmentIn, services: Services, response: Response) -> EnrollmentOut:
+async def enroll(
+    body: EnrollmentIn, services: Services, request: Request, response: Response
+) -> EnrollmentOut:
     """Enroll a learner in a course: 201 when new, 200 when the enrollment existed."""
     command = await run_in_threadpool(
         services.ledger.enroll_command, body.learner_id, body.course_id
     )
-    outcome = enrolled(command, await services.ledger.decide(command))
+    outcome = enrolled(command, await services.ledger.decide(command, acting_of(request)))
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
     return EnrollmentOut(
@@ -61,26 +77,34 @@ async def enroll(body: EnrollmentIn, services: Services, response: Response) -> 
 
 
 async def change_enrollment(
-    ledger: ProgressLedger, enrollment_id: UUID, change: Change
+    ledger: ProgressLedger, enrollment_id: UUID, change: Change, acting: Acting
 ) -> Recorded:
-    return await ledger.decide(ChangeEnrollment(enrollment_id, change))
+    return await ledger.decide(ChangeEnrollment(enrollment_id, change), acting)
 
 
 # The canonical spelling only: any other the path's UUID accepts takes the full path.
 CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
-async def occurred_at(request: Request) -> datetime | None:
-    """The body's `occurred_at`, or now when there is no body; None when the body does not
+NO_BODY = CompletionIn()
+
+
+async def completion_of(request: Request) -> CompletionIn | None:
+    """The body, or an empty one when there is no body; None when the body does not
     validate through `CompletionIn` (the full path then refuses it, naming the field)."""
     body = await request.body()
     if not body:
-        return now()
+        return NO_BODY
     try:
-        completion = CompletionIn.model_validate_json(body)
+        return CompletionIn.model_validate_json(body)
     except ValidationError:
         return None
-    return completion.occurred_at or now()
+
+
+def acting_in(request: Request, body: ActingIn | None) -> Acting:
+    return (
+        acting_of(request) if body is None else acting_of(request, body.reason, body.on_behalf_of)
+    )
 
 
 def changing_at_once(param: str | None, make: Callable[..., Change]) -> AnswerAtOnce:
@@ -97,13 +121,17 @@ def changing_at_once(param: str | None, make: Callable[..., Change]) -> AnswerAt
             or (target is not None and not VALID_ID.fullmatch(target))
         ):
             return None
-        when = await occurred_at(request)
-        if when is None:
+        completion = await completion_of(request)
+        if completion is None:
             return None
+        when = completion.occurred_at or now()
         enrollment_id = UUID(raw_id)
         change = make(when) if target is None else make(target, when)
         ledger = services_of(request).ledger
-        return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change))
+        acting = acting_in(request, completion)
+        return appended(
+            enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting)
+        )
 
     return answer
 
@@ -113,9 +141,8 @@ async def complete_module(
 ) -> Response:
     """Record a completed module; completing a unit's last module completes the unit."""
     change = completing_module(module_id, (body and body.occurred_at) or now())
-    return appended(
-        enrollment_id, await change_enrollment(services_of(request).ledger, enrollment_id, change)
-    )
+    ledger, acting = services_of(request).ledger, acting_in(request, body)
+    return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting))
 
 
 async def complete_unit(
@@ -123,9 +150,8 @@ async def complete_unit(
 ) -> Response:
     """Record a completed unit."""
     change = completing_unit(unit_id, (body and body.occurred_at) or now())
-    return appended(
-        enrollment_id, await change_enrollment(services_of(request).ledger, enrollment_id, change)
-    )
+    ledger, acting = services_of(request).ledger, acting_in(request, body)
+    return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting))
 
 
 async def withdraw(
@@ -133,9 +159,8 @@ async def withdraw(
 ) -> Response:
     """Withdraw the enrollment; its progress stays readable, marked as withdrawn."""
     change = withdrawing((body and body.occurred_at) or now())
-    return appended(
-        enrollment_id, await change_enrollment(services_of(request).ledger, enrollment_id, change)
-    )
+    ledger, acting = services_of(request).ledger, acting_in(request, body)
+    return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting))
 
 
 for path, endpoint, answer in (
@@ -157,4 +182,50 @@ for path, endpoint, answer in (
         methods=["POST"],
         response_model=Appended,
         route_class_override=answered_at_once(answer, scope="write"),
+    )
+
+
+ReasonQuery = Annotated[
+    str | None, Query(min_length=1, max_length=500, description="Why (kept in the history)")
+]
+OnBehalfOfQuery = Annotated[
+    str | None, Query(pattern=ID_PATTERN, max_length=200, description="Whom the caller acts for")
+]
+
+
+@router.delete("/{enrollment_id}/units/{unit_id}/completion", response_model=Appended)
+async def revoke_unit(
+    enrollment_id: UUID,
+    unit_id: UnitId,
+    request: Request,
+    reason: ReasonQuery = None,
+    on_behalf_of: OnBehalfOfQuery = None,
+) -> Response:
+    """Take a unit's completion back; the numbers drop. Revoking what is not complete
+    appends nothing; a later completion counts again."""
+    change = revoking_unit(unit_id, now())
+    ledger, acting = services_of(request).ledger, acting_of(request, reason, on_behalf_of)
+    return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting))
+
+
+@router.delete("/{enrollment_id}/modules/{module_id}/completion", response_model=Appended)
+async def revoke_module(
+    enrollment_id: UUID,
+    module_id: ModuleId,
+    request: Request,
+    reason: ReasonQuery = None,
+    on_behalf_of: OnBehalfOfQuery = None,
+) -> Response:
+    """Take a module's completion back, and with it its unit's if the unit was complete."""
+    change = revoking_module(module_id, now())
+    ledger, acting = services_of(request).ledger, acting_of(request, reason, on_behalf_of)
+    return appended(enrollment_id, await change_enrollment(ledger, enrollment_id, change, acting))
+
+
+@router.post("/{enrollment_id}/reset", response_model=Appended)
+async def reset(enrollment_id: UUID, body: ResetIn, request: Request) -> Response:
+    """Begin a new attempt: the numbers start from zero; history keeps every attempt."""
+    ledger, acting = services_of(request).ledger, acting_in(request, body)
+    return appended(
+        enrollment_id, await change_enrollment(ledger, enrollment_id, resetting(now()), acting)
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.actors import acting_of
 from api.dependencies import LearnerId, Services
 from api.schemas import ErasureOut
 from bootstrap.learner_rights import erase_learner, export_learner
@@ -21,11 +22,11 @@ async def export(learner_id: LearnerId, services: Services) -> Response:
 
 
 @router.delete("/{learner_id}")
-async def erase(learner_id: LearnerId, services: Services) -> ErasureOut:
+async def erase(learner_id: LearnerId, services: Services, request: Request) -> ErasureOut:
     """Erase the learner: their key is destroyed, so nothing left identifies them, and every
     row derived from them is deleted; each enrollment records the erasure. 404 when the
     ledger holds nothing about them (also once erased)."""
-    erasure = await run_in_threadpool(erase_learner, services, learner_id)
+    erasure = await run_in_threadpool(erase_learner, services, learner_id, acting_of(request))
     return ErasureOut(
         erased_enrollments=erasure.enrollments,
         position=erasure.position,
