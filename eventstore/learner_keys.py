@@ -12,7 +12,6 @@ ids by then, so the projection can tell an erased stream from a fault.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import threading
 import uuid
@@ -37,8 +36,10 @@ class LearnerKey:
     def enrollment_id(self, course_id: str) -> UUID:
         """The learner's enrollment in the course: without the secret, no one can tell
         whose it is, nor compute it from a learner id."""
-        digest = hmac.new(self.secret, b"enrollment\x1f" + course_id.encode(), hashlib.sha256)
-        return UUID(bytes=digest.digest()[:16], version=4)
+        digest = hashlib.blake2b(
+            b"enrollment\x1f" + course_id.encode(), key=self.secret, digest_size=16
+        )
+        return UUID(bytes=digest.digest(), version=4)
 
 
 def new_key(learner_id: str) -> LearnerKey:
@@ -103,9 +104,10 @@ class LearnerKeys:
             missing = [learner for learner in learner_ids if learner not in found]
             if missing:
                 now = self.db.timestamp(datetime.now(UTC))
-                cursor.executemany(
-                    f"INSERT INTO {self.keys} (key_id, learner_id, secret, created_at) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (learner_id) DO NOTHING",
+                cursor.insert_new(
+                    self.keys,
+                    ("key_id", "learner_id", "secret", "created_at"),
+                    ("learner_id",),
                     [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
                 )
                 found.update(self._select(cursor, missing))
@@ -121,9 +123,10 @@ class LearnerKeys:
                     chunk,
                 )
                 named.update(row["enrollment_id"] for row in cursor.fetchall())
-            cursor.executemany(
-                f"INSERT INTO {self.enrollments} (enrollment_id, key_id) VALUES (%s, %s) "
-                "ON CONFLICT (enrollment_id) DO NOTHING",
+            cursor.insert_new(
+                self.enrollments,
+                ("enrollment_id", "key_id"),
+                ("enrollment_id",),
                 [
                     (stream, key_id)
                     for stream, key_id in sorted(streams.items())
