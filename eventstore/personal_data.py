@@ -29,6 +29,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from domain.enrollment import Enrollment
 from domain.erasure import ERASED
+from domain.errors import NotFoundError
 from eventstore.learner_keys import LearnerKeys
 
 SEALED = "_sealed_"
@@ -76,8 +77,9 @@ def sealed_key_ids(states: Iterable[bytes]) -> set[str]:
     return {match.decode() for state in states for match in SEALED_KEY_ID.findall(state)}
 
 
-class KeyMissing(LookupError):
-    """Personal data for a stream whose learner has no key (erased): it is not written."""
+class KeyMissing(NotFoundError):
+    """Personal data for a stream whose learner has no key (erased meanwhile, or a stream
+    from before keys that `migrate` has not brought over): it is not written."""
 
 
 def associated_data(stream_id: UUID | str, field: str) -> bytes:
@@ -135,7 +137,9 @@ class PersonalDataMapper(Mapper[UUID]):
         key_id = keys.key_id_of_stream(stream_id)
         secret = None if key_id is None else keys.secret(key_id)
         if key_id is None or secret is None:
-            raise KeyMissing(f"no key for the personal data of stream {stream_id}")
+            raise KeyMissing(
+                f"enrollment {stream_id} has no learner key (erased?)", field="enrollment_id"
+            )
         sealed = object.__new__(type(domain_event))
         sealed.__dict__.update(state)
         for name in present:

@@ -41,7 +41,7 @@ from domain.errors import NotFoundError
 from domain.identifiers import course_aggregate_id
 from eventstore.idempotency_keys import IdempotencyKeyTaken, claims_of_this_request
 from eventstore.learner_keys import LearnerKeys
-from eventstore.personal_data import PersonalDataMapper
+from eventstore.personal_data import KeyMissing, PersonalDataMapper
 from eventstore.postgres_committer_store import PostgresCommandStore
 from eventstore.postgres_recorder import PostgresIdempotentRecorder
 from ledger.command_waiters import decided
@@ -81,7 +81,8 @@ class ProgressLedger(Application[UUID]):
         self.committer = Committer(
             self.command_store(),
             on_written=self.announce,
-            apart_on=(IdempotencyKeyTaken,),
+            # A learner erased while their command was in flight fails that command alone.
+            apart_on=(IdempotencyKeyTaken, KeyMissing),
             max_batch=None if group_commit else 1,
         )
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import pytest
+
 from bootstrap import LedgerServices
 from domain.course import Unit
 from domain.enrollment import Enrollment
 from domain.erasure import ERASED
+from domain.errors import NotFoundError
 from eventstore.learner_keys import LearnerKey
 from eventstore.log_reader import LogReader
 from tests.factories import new_id
@@ -70,3 +73,21 @@ def test_a_sealed_field_moved_to_another_stream_does_not_open(services: LedgerSe
     )
 
     assert getattr(services.ledger.mapper.to_domain_event(moved), "learner_id") == ERASED  # noqa: B009
+
+
+def test_an_enrollment_whose_key_went_meanwhile_writes_nothing(services: LedgerServices) -> None:
+    """Erased between finding the key and writing: the enrollment is refused (404), alone."""
+    course_id = new_id("course")
+    services.ledger.create_course(course_id, "Course", [Unit("u1")])
+    learner = new_id("dee")
+    command = services.ledger.enroll_command(learner, course_id)
+    key = services.keys.key_of(learner)
+    assert key is not None
+    destroy(services, key, [command.enrollment_id])
+    head = services.ledger.head_position()
+
+    with pytest.raises(NotFoundError, match="no learner key"):
+        services.ledger.run(command)
+
+    assert services.ledger.head_position() == head
+    assert services.ledger.enroll(new_id("eve"), course_id).created
