@@ -94,6 +94,11 @@ def test_an_erased_learner_leaves_no_trace_in_the_database(
     other = f"grace.hopper+{uuid.uuid4().hex[:6]}@example.org"
     ada = [enroll(client, learner, course, new_id("key"))["enrollment_id"] for course in courses]
     grace = enroll(client, other, courses[0], new_id("key"))["enrollment_id"]
+    # Enough other rows around hers that pages split and rows move while she is stored.
+    for index in range(120):
+        crowd = enroll(client, f"crowd-{index}-{uuid.uuid4().hex[:6]}", courses[1], new_id("k"))
+        url = path("v1", "enrollments", crowd["enrollment_id"], "units", "u1", "completion")
+        assert client.post(url, headers={"Idempotency-Key": new_id("key")}).status_code == 200
     assert ada[0] != str(legacy_enrollment_id(courses[0], learner))
     for enrollment, unit in ((ada[0], "u1"), (ada[0], "u2"), (ada[1], "u4"), (grace, "u1")):
         url = path("v1", "enrollments", enrollment, "units", unit, "completion")
@@ -147,6 +152,8 @@ def test_an_erased_learner_leaves_no_trace_in_the_database(
     roster = call(client, "GET", path("v1", "courses", courses[0], "progress"))
     assert [item["learner_id"] for item in roster["items"]] == [other]
     assert roster["summary"]["enrolled"] == 1
+    crowded = call(client, "GET", path("v1", "courses", courses[1], "progress"))
+    assert crowded["summary"]["enrolled"] == 120
     assert progress(client, other, courses[0], position)["completed_units"] == 1
     assert call(client, "GET", path("v1", "learners", learner, "progress"))["courses"] == []
     assert_problem(client.get(path("v1", "learners", learner, "export")), 404, "learner_id")
