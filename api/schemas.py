@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from domain.event_times import checked_event_time
 
@@ -36,7 +44,7 @@ class ModuleAddIn(ModuleIn):
 class UnitIn(Strict):
     unit_id: Identifier
     title: Title = ""
-    required: bool = True
+    required: StrictBool = True
     weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
     modules: Annotated[list[ModuleIn], Field(max_length=1000)] = []
 
@@ -66,7 +74,7 @@ class UnitPatch(Strict):
     """What is given changes; what is left out stays."""
 
     title: Title | None = None
-    required: bool | None = None
+    required: StrictBool | None = None
     weight: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
 
 

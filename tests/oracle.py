@@ -16,9 +16,13 @@ The semantics, as the model states them:
 - `units-v1` counts every unit, `required-units-v2` only the required ones, `weighted-v1`
   every unit but measures the percentage by weight; percentages have two decimals, halves
   rounded up, and nothing out of nothing is 0 %;
-- an enrollment is complete when it has at least one counted unit and has done them all;
-  `completed_at` is when it got there (a completion's own `occurred_at`, or the recorded time
-  of the structure change that got it there), kept while it stays complete;
+- an enrollment is complete when it has at least one counted unit and has done them all,
+  or, under a course's completion threshold below 100, when its percentage (as shown, two
+  decimals) reaches the threshold; `completed_at` is when it got there (a completion's own
+  `occurred_at`, or the recorded time of the course change or revocation that got it
+  there), kept while it stays complete;
+- a revocation takes a completion back (a module's takes its unit's too); a reset empties
+  both and counts one more attempt;
 - `updated_at`/`position` are the recorded time and position of the last event that touched
   the enrollment (its own, or a change to its course's structure); a unit row's `updated_at`
   is that of the last event that touched that unit's row.
@@ -81,6 +85,7 @@ class OracleEnrollment:
     withdrawn: bool = False
     completed_at: dict[str, datetime | None] = field(default_factory=dict)  # by rule
     unit_updated_at: dict[str, datetime] = field(default_factory=dict)
+    attempt: int = 1
 
 
 def unit_of(spec: dict[str, Any]) -> OracleUnit:
@@ -112,14 +117,21 @@ def numbers(
     return len(finished), len(counted), percentage
 
 
-def is_complete(rule: str, units: list[OracleUnit], done: dict[str, datetime]) -> bool:
+def is_complete(
+    rule: str, units: list[OracleUnit], done: dict[str, datetime], threshold: float = 100.0
+) -> bool:
     counted = [u for u in units if u.required or rule != "required-units-v2"]
-    return bool(counted) and all(u.unit_id in done for u in counted)
+    if not counted:
+        return False
+    if all(u.unit_id in done for u in counted):
+        return True
+    return threshold < 100 and numbers(rule, units, done)[2] >= threshold
 
 
 class Oracle:
     def __init__(self) -> None:
         self.courses: dict[str, list[OracleUnit]] = {}
+        self.thresholds: dict[str, float] = {}
         self.course_of_stream: dict[str, str] = {}
         self.enrollments: dict[tuple[str, str], OracleEnrollment] = {}  # (course, learner)
         self.enrollment_of_stream: dict[str, tuple[str, str]] = {}
@@ -136,10 +148,15 @@ class Oracle:
         if kind == "Course.Created":
             self.course_of_stream[event.stream] = fields["course_id"]
             self.courses[fields["course_id"]] = [unit_of(spec) for spec in fields["units"]]
+            self.thresholds[fields["course_id"]] = fields["completion_threshold"]
             return
         if kind.startswith("Course."):
             course_id = self.course_of_stream[event.stream]
-            touched_unit = self._change_structure(self.courses[course_id], kind, fields)
+            if kind == "Course.ThresholdChanged":
+                self.thresholds[course_id] = fields["completion_threshold"]
+                touched_unit = None
+            else:
+                touched_unit = self._change_structure(self.courses[course_id], kind, fields)
             for enrollment in self.enrollments.values():
                 if enrollment.course_id == course_id:
                     if touched_unit is not None:
@@ -170,6 +187,17 @@ class Oracle:
             enrollment.units_done.setdefault(fields["unit_id"], fields["occurred_at"])
             enrollment.unit_updated_at[fields["unit_id"]] = at
             reached_at = fields["occurred_at"]
+        elif kind == "Enrollment.ModuleCompletionRevoked":
+            enrollment.modules_done.discard(fields["module_id"])
+            enrollment.unit_updated_at[fields["unit_id"]] = at
+        elif kind == "Enrollment.UnitCompletionRevoked":
+            enrollment.units_done.pop(fields["unit_id"], None)
+            enrollment.unit_updated_at[fields["unit_id"]] = at
+        elif kind == "Enrollment.Reset":
+            enrollment.attempt = fields["attempt"]
+            enrollment.units_done, enrollment.modules_done = {}, set()
+            for unit in self.courses[enrollment.course_id]:
+                enrollment.unit_updated_at[unit.unit_id] = at
         elif kind == "Enrollment.Withdrawn":
             enrollment.withdrawn = True
         elif kind == "Enrollment.Reenrolled":
@@ -187,6 +215,11 @@ class Oracle:
         if kind == "Course.UnitRemoved":
             units.remove(by_id[fields["unit_id"]])
             return None
+        if kind == "Course.UnitChanged":
+            unit = by_id[fields["unit"]["unit_id"]]
+            changed = unit_of(fields["unit"])
+            unit.required, unit.weight = changed.required, changed.weight
+            return unit.unit_id
         modules = by_id[fields["unit_id"]].modules
         if kind == "Course.ModuleAdded":
             modules.insert(fields["index"], fields["module"]["module_id"])
@@ -200,8 +233,9 @@ class Oracle:
         enrollment.updated_at = event.fields["timestamp"]
         enrollment.position = event.position
         units = self.courses[enrollment.course_id]
+        threshold = self.thresholds[enrollment.course_id]
         for rule in RULES:
-            if not is_complete(rule, units, enrollment.units_done):
+            if not is_complete(rule, units, enrollment.units_done, threshold):
                 enrollment.completed_at[rule] = None
             elif enrollment.completed_at[rule] is None:
                 enrollment.completed_at[rule] = reached_at
@@ -242,6 +276,7 @@ class Oracle:
             "enrolled_at": e.enrolled_at,
             "completed_unit_ids": dict(e.units_done),
             "completed_module_ids": sorted(e.modules_done),
+            "attempt": e.attempt,
         }
 
     def _unit_rows(self, e: OracleEnrollment) -> list[Row]:
@@ -334,6 +369,50 @@ class Oracle:
         if unit_id in enrollment.units_done:
             return []
         return [("Enrollment.UnitCompleted", {"unit_id": unit_id, "occurred_at": occurred_at})]
+
+    def revoke_unit(self, learner_id: str, course_id: str, unit_id: str) -> list[Expected]:
+        enrollment = self._enrollment(course_id, learner_id)
+        self._unit(course_id, unit_id)
+        if enrollment.withdrawn:
+            raise Refused("EnrollmentWithdrawnError")
+        if unit_id not in enrollment.units_done:
+            return []
+        return [("Enrollment.UnitCompletionRevoked", {"unit_id": unit_id})]
+
+    def revoke_module(self, learner_id: str, course_id: str, module_id: str) -> list[Expected]:
+        enrollment = self._enrollment(course_id, learner_id)
+        units = [u for u in self.courses[course_id] if module_id in u.modules]
+        if not units:
+            raise Refused("NotFoundError")
+        if enrollment.withdrawn:
+            raise Refused("EnrollmentWithdrawnError")
+        if module_id not in enrollment.modules_done:
+            return []
+        unit_id = units[0].unit_id
+        revoked = [("Enrollment.ModuleCompletionRevoked", {"module_id": module_id})]
+        if unit_id in enrollment.units_done:
+            revoked.append(("Enrollment.UnitCompletionRevoked", {"unit_id": unit_id}))
+        return revoked
+
+    def reset(self, learner_id: str, course_id: str) -> list[Expected]:
+        enrollment = self._enrollment(course_id, learner_id)
+        if enrollment.withdrawn:
+            raise Refused("EnrollmentWithdrawnError")
+        return [("Enrollment.Reset", {"attempt": enrollment.attempt + 1})]
+
+    def change_threshold(self, course_id: str, threshold: float) -> list[Expected]:
+        self._course(course_id)
+        if threshold == self.thresholds[course_id]:
+            return []
+        return [("Course.ThresholdChanged", {"completion_threshold": threshold})]
+
+    def change_unit(
+        self, course_id: str, unit_id: str, required: bool | None, weight: float | None
+    ) -> list[Expected]:
+        unit = self._unit(course_id, unit_id)
+        same_required = required is None or required == unit.required
+        same_weight = weight is None or Fraction(str(weight)) == unit.weight
+        return [] if same_required and same_weight else [("Course.UnitChanged", {})]
 
     def withdraw(self, learner_id: str, course_id: str, occurred_at: datetime) -> list[Expected]:
         if self._enrollment(course_id, learner_id).withdrawn:

@@ -78,6 +78,7 @@ def course_row(db: Database, row: Any) -> Row:
         "completed_unit_ids": {
             unit_id: datetime.fromisoformat(at) for unit_id, at in completed_units.items()
         },
+        "attempt": int(row["attempt"]),
         "completed_module_ids": json_value(row["completed_module_ids"]),
     }
 

@@ -1,7 +1,8 @@
 """The projection engine held to an independent oracle (tests/oracle.py), on both databases.
 
-Random histories — course edits at random places, enrolls, module and unit completions
-(unknown, refused and repeated ones too), withdrawals and re-enrolls — go through the real
+Random histories — course edits at random places, threshold and unit changes, enrolls,
+module and unit completions (unknown, refused and repeated ones too), revocations, resets,
+withdrawals and re-enrolls — go through the real
 ledger. Each command's outcome (the events it appended, or the error that refused it) must be
 the oracle's. The live projector follows the log in the steps the history asks for, keeping
 its states between steps as the server's does; at each step, and after a rebuild under every
@@ -100,6 +101,16 @@ KINDS = (
     + ["complete_unit"] * 3
     + ["enroll"] * 2
     + ["withdraw", "add_unit", "remove_unit", "add_module", "remove_module"]
+    + ["revoke_unit", "revoke_module", "reset", "change_threshold", "change_unit"]
+)
+THRESHOLDS = (25.0, 50.0, 62.5, 100.0)
+ENROLLMENT_STEPS = (
+    "complete_module",
+    "complete_unit",
+    "withdraw",
+    "revoke_unit",
+    "revoke_module",
+    "reset",
 )
 
 
@@ -112,7 +123,7 @@ def next_step(draw: st.DrawFn, oracle: Oracle) -> Step:
     pairs = [(learner, course) for course, learner in sorted(oracle.enrollments)]
     if kind == "enroll":
         return (kind, *draw(st.sampled_from(ENROLLABLE)))
-    if kind in ("complete_module", "complete_unit", "withdraw"):
+    if kind in ENROLLMENT_STEPS:
         learner, course = draw(mostly(pairs, ENROLLABLE))
     else:
         course = draw(st.sampled_from(COURSES))
@@ -125,6 +136,31 @@ def next_step(draw: st.DrawFn, oracle: Oracle) -> Step:
         return (kind, learner, course, draw(mostly(unit_ids, UNIT_IDS)), draw(occurred))
     if kind == "withdraw":
         return (kind, learner, course, draw(occurred))
+    # Revocations mostly name what an active learner completed.
+    if kind in ("revoke_unit", "revoke_module"):
+        done = [
+            (enrollment, item)
+            for enrollment in oracle.enrollments.values()
+            if not enrollment.withdrawn
+            for item in (
+                enrollment.units_done if kind == "revoke_unit" else enrollment.modules_done
+            )
+        ]
+        named_done = draw(st.integers(0, 3)) > 0
+        if done and named_done:
+            enrollment, item = draw(
+                st.sampled_from(sorted(done, key=lambda d: (d[0].enrollment_id, d[1])))
+            )
+            return (kind, enrollment.learner_id, enrollment.course_id, item)
+        return (kind, learner, course, draw(st.sampled_from(UNIT_IDS + MODULE_IDS)))
+    if kind == "reset":
+        return (kind, learner, course)
+    if kind == "change_threshold":
+        return (kind, course, draw(st.sampled_from(THRESHOLDS)))
+    if kind == "change_unit":
+        unit_id = draw(mostly(unit_ids, UNIT_IDS))
+        required = draw(st.none() | st.booleans())
+        return (kind, course, unit_id, required, draw(st.none() | st.sampled_from(WEIGHTS)))
     if kind == "add_unit":
         unused = [u for u in UNIT_IDS if u not in unit_ids]
         return (kind, course, draw(unit_specs(mostly(unused, UNIT_IDS))), draw(indexes))
@@ -211,6 +247,11 @@ class History:
             ledger.remove_module(*args)
         elif name == "enroll":
             ledger.enroll(*args)
+        elif name == "change_threshold":
+            ledger.change_threshold(*args)
+        elif name == "change_unit":
+            course, unit, required, weight = args
+            ledger.change_unit(course, unit, required=required, weight=weight)
         else:
             learner, course, *rest = args
             enrollment = enrollment_id_of(ledger, course, learner)
@@ -218,6 +259,12 @@ class History:
                 ledger.complete_module(enrollment, rest[0], rest[1])
             elif name == "complete_unit":
                 ledger.complete_unit(enrollment, rest[0], rest[1])
+            elif name == "revoke_unit":
+                ledger.revoke_unit(enrollment, rest[0])
+            elif name == "revoke_module":
+                ledger.revoke_module(enrollment, rest[0])
+            elif name == "reset":
+                ledger.reset(enrollment)
             else:
                 ledger.withdraw(enrollment, rest[0])
 

@@ -113,4 +113,5 @@ def expected_progress(
         "units": [unit("u1", modules=2), unit("u2"), unit("u3", required=False), unit("u4")],
         "projection_position": projection_position,
         "held": False,
+        "attempt": 1,
     }
