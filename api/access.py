@@ -252,6 +252,19 @@ def requires(scope: str) -> Any:
     return Depends(check)
 
 
+def requires_for_every_method(scope: str) -> Any:
+    """A router dependency for routes whose reads too need `scope` (a learner's export holds
+    everything about them: only `admin`)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def check(key: Annotated[ApiKey | None, Depends(caller)]) -> None:
+        if key is not None:
+            ensure_scope(key, scope)
+
+    return Depends(check)
+
+
 def install_access(app: FastAPI) -> None:
     @app.exception_handler(AccessDenied)
     def denied(_: Request, error: AccessDenied) -> JSONResponse:

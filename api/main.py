@@ -8,14 +8,30 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.access import AccessGate, Keyring, docs_paths, install_access, requires
+from api.access import (
+    AccessGate,
+    Keyring,
+    docs_paths,
+    install_access,
+    requires,
+    requires_for_every_method,
+)
 from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
-from api.routers import batch, courses, enrollments, health, history, progress, projections
+from api.routers import (
+    batch,
+    courses,
+    enrollments,
+    health,
+    history,
+    learners,
+    progress,
+    projections,
+)
 from bootstrap import Settings, bootstrap
 from projections.collector import tune_garbage_collector
 
@@ -57,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batch.router, dependencies=[requires("write")])
     app.include_router(history.router, dependencies=[requires("read")])
     app.include_router(projections.router, dependencies=[requires("admin")])
+    app.include_router(learners.router, dependencies=[requires_for_every_method("admin")])
     app.include_router(health.router)
     # Outermost last: log → who may ask → body limits → Idempotency-Key → HEAD as GET → routes.
     app.add_middleware(HeadAsGet)

@@ -104,6 +104,15 @@ class EnrollmentOut(BaseModel):
     position: int
 
 
+class ErasureOut(BaseModel):
+    erased_enrollments: int = Field(description="Enrollments that recorded the erasure")
+    position: int = Field(description="Covers the erasure: use it as `min_position`")
+    shredded: bool = Field(
+        description="The deleted bytes are out of every file too (SQLite: false while a "
+        "reader held the write-ahead log; it is truncated at the next erasure or checkpoint)"
+    )
+
+
 # Every way in takes event times through this one type (domain/event_times.py's range).
 EventTime = Annotated[AwareDatetime, AfterValidator(checked_event_time)]
 

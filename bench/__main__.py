@@ -20,6 +20,7 @@ import orjson
 import psycopg
 
 from bench.data import Shape, generate
+from bench.erasure_timing import erasure
 from bench.rebuild import peer, rebuild
 from bench.report import print_table, targets
 from bench.web import Durations, web_figures
@@ -97,6 +98,8 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
 
         step("HTTP: no-op, commands, reads, freshness, bulk ingest (PostgreSQL)")
         figures.update(web_figures(web_settings, plan.web, workdir))
+        step("erasing a learner with 50 enrollments (PostgreSQL, beside the web data)")
+        figures["erasure"] = erasure(web_settings)
     finally:
         for settings in (rebuild_settings, web_settings):
             drop_schema(settings)

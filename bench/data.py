@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from domain.course import Course, Module, Unit
 from domain.enrollment import Enrollment
@@ -52,8 +53,8 @@ def learner_id(index: int) -> str:
     return f"learner-{index}"
 
 
-def enrollment(course: Course, learner: str, index: int) -> Enrollment:
-    enrolled = Enrollment(learner_id=learner, course_id=course.course_id)
+def enrollment(course: Course, learner: str, index: int, enrollment_id: UUID) -> Enrollment:
+    enrolled = Enrollment(id=enrollment_id, learner_id=learner, course_id=course.course_id)
     at = EPOCH + timedelta(minutes=index)
     for unit in course.units:
         for module in unit.modules:
@@ -66,10 +67,19 @@ def enrollment(course: Course, learner: str, index: int) -> Enrollment:
     return enrolled
 
 
-def enrollments(courses: list[Course], shape: Shape) -> Iterator[Enrollment]:
-    for index in range(shape.learners):
-        for course in courses:
-            yield enrollment(course, learner_id(index), index)
+def enrollments(
+    ledger: ProgressLedger, courses: list[Course], shape: Shape
+) -> Iterator[Enrollment]:
+    """Each learner's enrollments, under keys the ledger's store makes for 500 learners at
+    a time."""
+    for start in range(0, shape.learners, 500):
+        indexes = range(start, min(start + 500, shape.learners))
+        pairs = [(learner_id(index), c.course_id) for index in indexes for c in courses]
+        keys = ledger.learner_keys().enroll(pairs)
+        for index in indexes:
+            key = keys[learner_id(index)]
+            for course in courses:
+                yield enrollment(course, key.learner_id, index, key.enrollment_id(course.course_id))
 
 
 def generate(ledger: ProgressLedger, shape: Shape, chunk: int = 1000) -> int:
@@ -80,7 +90,7 @@ def generate(ledger: ProgressLedger, shape: Shape, chunk: int = 1000) -> int:
     ]
     ledger.save(*courses)
     pending: list[Enrollment] = []
-    for enrolled in enrollments(courses, shape):
+    for enrolled in enrollments(ledger, courses, shape):
         pending.append(enrolled)
         if len(pending) == chunk:
             ledger.save(*pending)

@@ -40,6 +40,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
         ("progress read p99 ms at 1,000/s", figures["reads_fixed"]["p99_ms"], "<=", 10),
         ("freshness p99 ms (projector apart)", figures["freshness"]["p99_ms"], "<=", 100),
         ("bulk ingest events/s", figures["bulk"]["events_per_second"], ">=", 20_000),
+        ("erasure of a learner with 50 enrollments, s", figures["erasure"]["seconds"], "<=", 1),
     ]
     return [
         {
@@ -114,6 +115,10 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         (
             f"Bulk ingest, POST /v1/completions:batch ({bulk['events']:,} events)",
             f"{bulk['events_per_second']:,.0f} events/s",
+        ),
+        (
+            f"Erasing a learner with {figures['erasure']['enrollments']} enrollments",
+            f"{figures['erasure']['seconds'] * 1000:,.0f} ms",
         ),
     ]
 

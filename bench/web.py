@@ -44,10 +44,15 @@ def seed(settings: Settings, learners: int) -> list[Enrollment]:
             for course_id in course_ids_for_web()
         ]
         services.ledger.save(*courses)
-        enrollments = [
-            Enrollment(learner_id=f"web-learner-{index}", course_id=course.course_id)
+        pairs = [
+            (f"web-learner-{index}", course.course_id)
             for index in range(learners)
             for course in courses
+        ]
+        keys = services.keys.enroll(pairs)
+        enrollments = [
+            Enrollment(id=keys[learner].enrollment_id(course), learner_id=learner, course_id=course)
+            for learner, course in pairs
         ]
         for start in range(0, len(enrollments), 1000):
             services.ledger.save(*enrollments[start : start + 1000])

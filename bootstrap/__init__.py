@@ -19,7 +19,8 @@ from eventstore.environment import (
     library_environment,
     postgres_conninfo,
 )
-from eventstore.idempotency_keys import AnswerWriter, IdempotencyStore
+from eventstore.idempotency_keys import AnswerWriter, IdempotencyStore, add_stream_column
+from eventstore.learner_keys import LearnerKeys
 from eventstore.startup import create_schema, startup_lock
 from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
@@ -92,6 +93,7 @@ class LedgerServices:
     settings: Settings
     ledger: ProgressLedger
     db: Database
+    keys: LearnerKeys
     generations: Generations
     engine: ProjectionEngine
     # Every progress document; on PostgreSQL the hottest also on the event loop (its asyncio
@@ -149,6 +151,10 @@ def bootstrap(settings: Settings) -> LedgerServices:
             create_schema(settings.store_options())
         ledger = ProgressLedger(env=env, group_commit=settings.group_commit)
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
+        keys = LearnerKeys(db)
+        keys.create_schema()
+        add_stream_column(db)
+        ledger.use_keys(keys)
         generations = Generations(db)
         generations.create_schema(default_rules=settings.rules)
         ParkedEvents(db).create_schema()
@@ -176,6 +182,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         projector_lock=projector_lock,
         ledger=ledger,
         db=db,
+        keys=keys,
         generations=generations,
         engine=engine,
         reads=ProgressReads(db, reads_on_loop),

@@ -10,9 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from bootstrap import LedgerServices
-from cli import lifecycle
-from domain.errors import LedgerError
-from domain.identifiers import enrollment_aggregate_id
+from cli import learner_commands, lifecycle
+from domain.errors import LedgerError, NotFoundError
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.generations import Generation
 from projections.parking import ParkedEvent
@@ -58,6 +57,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("generation", type=int)
+    learner_commands.add_commands(commands)
 
 
 def run(services: LedgerServices, args: argparse.Namespace) -> int:
@@ -65,6 +65,7 @@ def run(services: LedgerServices, args: argparse.Namespace) -> int:
         "audit": audit,
         "verify": verify_snapshots,
         "projections": projections,
+        **learner_commands.COMMANDS,
         **lifecycle.COMMANDS,
     }
     try:
@@ -83,12 +84,10 @@ def audit(services: LedgerServices, args: argparse.Namespace) -> int:
     generation = (
         generation_at(services.generations, as_of) if as_of else services.generations.live()
     )
-    replayed = timeline(
-        event_log(services),
-        enrollment_aggregate_id(args.course, args.learner),
-        generation.rules,
-        as_of,
-    )
+    enrollment_id = services.ledger.enrollment_id(args.learner, args.course)
+    if enrollment_id is None:
+        raise NotFoundError(f"learner {args.learner!r} is not enrolled", field="learner_id")
+    replayed = timeline(event_log(services), enrollment_id, generation.rules, as_of)
     print(f"{args.learner} in {args.course} under {generation.rules}")
     for moment in replayed.moments:
         print(audit_line(moment))

@@ -22,7 +22,7 @@ from eventsourcing.domain import Aggregate
 from domain.course import DEFAULT_THRESHOLD, Course, Module, Unit
 from domain.enrollment import Enrollment
 from domain.errors import AlreadyExistsError, EnrollmentWithdrawnError, NotFoundError
-from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from domain.identifiers import course_aggregate_id
 
 # The aggregates the committer holds, by id: each command's own, as they are now (absent:
 # none exists yet).
@@ -106,6 +106,13 @@ def withdrawing(when: datetime) -> Change:
     return change
 
 
+def erasing(when: datetime) -> Change:
+    def change(enrollment: Enrollment, _: CourseOf) -> None:
+        enrollment.erase(when)
+
+    return change
+
+
 @dataclass(frozen=True)
 class ChangeEnrollment:
     """A change to an enrollment named by its id: a completion, a revocation, a reset, a
@@ -131,17 +138,15 @@ class ChangeEnrollment:
 @dataclass
 class Enroll:
     """Enrolls a learner, or enrolls them again after a withdrawal; enrolling twice changes
-    nothing. The enrollment's id is derived from the pair, so no race can make two."""
+    nothing. The enrollment's id is derived from the pair under the learner's key (by the
+    caller: eventstore/learner_keys.py), so no race can make two."""
 
     learner_id: str
     course_id: str
     at: datetime
+    enrollment_id: UUID
     # The enrollment as this command left it (a copy, for the caller).
     enrollment: Enrollment | None = field(default=None, compare=False)
-
-    @cached_property
-    def enrollment_id(self) -> UUID:
-        return enrollment_aggregate_id(self.course_id, self.learner_id)
 
     @cached_property
     def aggregate_ids(self) -> tuple[UUID, ...]:
@@ -153,7 +158,9 @@ class Enroll:
         if isinstance(enrollment, Enrollment):
             enrollment.reenroll(self.at)
         else:
-            enrollment = Enrollment(learner_id=self.learner_id, course_id=self.course_id)
+            enrollment = Enrollment(
+                id=self.enrollment_id, learner_id=self.learner_id, course_id=self.course_id
+            )
         self.enrollment = deepcopy(enrollment)
         return enrollment
 
@@ -172,8 +179,8 @@ class RecordCompletion:
     occurred_at: datetime
     enroll: bool
     at: datetime
-    # enrollment_aggregate_id(course_id, learner_id), given by a caller that names each
-    # enrollment many times (a uuid5 costs more than deciding the command).
+    # The learner's enrollment id in the course, derived under their key by the caller
+    # (eventstore/learner_keys.py); any id that names no enrollment when they have none.
     enrollment_id: UUID
 
     @property
@@ -190,7 +197,9 @@ class RecordCompletion:
                     field="learner_id",
                     enrolling="to enroll as needed",
                 )
-            enrollment = Enrollment(learner_id=self.learner_id, course_id=self.course_id)
+            enrollment = Enrollment(
+                id=self.enrollment_id, learner_id=self.learner_id, course_id=self.course_id
+            )
         elif self.enroll:
             enrollment.reenroll(self.at)
         try:

@@ -10,8 +10,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.acting import ActedFields, upcast_acting
 from domain.course import Unit
-from domain.errors import EnrollmentWithdrawnError
-from domain.identifiers import enrollment_aggregate_id
+from domain.errors import EnrollmentWithdrawnError, NotFoundError
 
 
 class Enrollment(Aggregate):
@@ -96,18 +95,27 @@ class Enrollment(Aggregate):
         def apply(self, aggregate: Enrollment) -> None:
             aggregate.withdrawn = False
 
-    @staticmethod
-    def create_id(course_id: str, learner_id: str, **_: Any) -> UUID:
-        return enrollment_aggregate_id(course_id, learner_id)
+    class Erased(ActedFields, Aggregate.Event):
+        """The learner was erased: their key is destroyed, so the personal fields of this
+        stream read as `domain.erasure.ERASED` from now on. It holds no personal data (its
+        actor is the erasing key's name)."""
+
+        occurred_at: datetime
+
+        def apply(self, aggregate: Enrollment) -> None:
+            aggregate.erased = True
 
     @event(Enrolled)
-    def __init__(self, learner_id: str, course_id: str) -> None:
+    def __init__(self, id: UUID, learner_id: str, course_id: str) -> None:
+        """Created with the `id` the caller derived under the learner's key (see
+        eventstore/learner_keys.py): the domain never derives it from the learner id."""
         self.learner_id = learner_id
         self.course_id = course_id
         self.completed_modules: set[str] = set()
         self.completed_units: set[str] = set()
         self.withdrawn = False
         self.attempt = 1
+        self.erased = False
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Enrollment:
         """The copy every command takes from the aggregate cache, without `copy.deepcopy`'s
@@ -164,12 +172,19 @@ class Enrollment(Aggregate):
         self._append(Enrollment.Reset, attempt=self.attempt + 1, occurred_at=occurred_at)
 
     def withdraw(self, occurred_at: datetime) -> None:
+        self._check_not_erased()
         if not self.withdrawn:
             self._append(Enrollment.Withdrawn, occurred_at=occurred_at)
 
     def reenroll(self, occurred_at: datetime) -> None:
+        self._check_not_erased()
         if self.withdrawn:
             self._append(Enrollment.Reenrolled, occurred_at=occurred_at)
+
+    def erase(self, occurred_at: datetime) -> None:
+        """Erasing twice appends nothing the second time."""
+        if not self.erased:
+            self._append(Enrollment.Erased, occurred_at=occurred_at)
 
     def _append(self, event_class: type[Aggregate.Event], **fields: Any) -> None:
         """`trigger_event` without its generic work (a check for explicit topics, two copies
@@ -183,7 +198,12 @@ class Enrollment(Aggregate):
         new_event.mutate(self)
         self.pending_events.append(new_event)
 
+    def _check_not_erased(self) -> None:
+        if self.erased:
+            raise NotFoundError(f"enrollment {self.id} does not exist", field="enrollment_id")
+
     def _check_active(self) -> None:
+        self._check_not_erased()
         if self.withdrawn:
             raise EnrollmentWithdrawnError(
                 f"enrollment {self.id} was withdrawn; enroll again to record progress",

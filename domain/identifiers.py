@@ -1,4 +1,4 @@
-"""Aggregate ids derived from the platform's own keys, so the same key always names one stream."""
+"""Course ids derived from the platform's own keys, so the same key always names one stream."""
 
 from functools import lru_cache
 from uuid import UUID, uuid5
@@ -12,5 +12,8 @@ def course_aggregate_id(course_id: str) -> UUID:
     return uuid5(NAMESPACE, f"course\x1f{course_id}")
 
 
-def enrollment_aggregate_id(course_id: str, learner_id: str) -> UUID:
+def legacy_enrollment_id(course_id: str, learner_id: str) -> UUID:
+    """An enrollment's id before learners had keys: anyone holding a list of learner ids
+    could compute it, so only `progress-ledger migrate` still does (to find old streams).
+    Enrollment ids are now derived under the learner's key (eventstore/learner_keys.py)."""
     return uuid5(NAMESPACE, f"enrollment\x1f{course_id}\x1f{learner_id}")

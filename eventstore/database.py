@@ -38,6 +38,20 @@ class Cursor(Protocol):
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Inserts rows that cannot exist yet."""
 
+    def insert_new(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Inserts rows, leaving alone any whose key exists (another writer's, kept)."""
+
+
+def insert_new_statement(
+    table: str, columns: Sequence[str], key: Sequence[str], source: str
+) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) {source} "
+        f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+    )
+
 
 def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str], source: str) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
@@ -126,6 +140,9 @@ class SQLiteDatabase(Database):
                 # cannot wait for another process's write (SQLite answers "database is
                 # locked" at once, whatever the busy timeout), so take the write lock first.
                 cursor.execute("ROLLBACK")
+                # What a write deletes or moves is overwritten with zeros, not left in free
+                # space: an erased learner's rows leave no bytes behind in the file.
+                cursor.execute("PRAGMA secure_delete = ON")
                 cursor.execute("BEGIN IMMEDIATE")
             yield _SQLiteCursor(cursor)
 
@@ -169,6 +186,11 @@ class _SQLiteCursor:
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         self.executemany(insert_statement(table, columns), rows)
+
+    def insert_new(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        self.executemany(insert_new_statement(table, columns, key, values_source(columns)), rows)
 
     def fetchone(self) -> Row | None:
         row = self._cursor.fetchone()
@@ -264,6 +286,23 @@ class _PostgresCursor:
             self.executemany(insert_statement(table, columns), rows)
             return
         self._copy(table, table, columns, rows)
+
+    def insert_new(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Many rows go through COPY into a temporary table and one INSERT … SELECT."""
+        if len(rows) < COPY_THRESHOLD:
+            statement = insert_new_statement(table, columns, key, values_source(columns))
+            self.executemany(statement, rows)
+            return
+        stage = "stage_" + table.rsplit(".", 1)[-1]
+        self._cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        self._copy(stage, table, columns, rows)
+        source = f"SELECT {', '.join(columns)} FROM {stage}"
+        self._cursor.execute(insert_new_statement(table, columns, key, source))
+        self._cursor.execute(f"DROP TABLE {stage}")
 
     def _copy(
         self, into: str, like: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

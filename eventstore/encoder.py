@@ -4,7 +4,7 @@ The mapper is built for any event: it maps each through the generic transcoder (
 callback for every datetime). For ten thousand events that is about a fifth of a batch's
 CPU. Events with flat fields are encoded here with orjson instead; anything this shortcut
 does not know (compression, encryption, another transcoder, a value that is not plain
-JSON, an older class version) goes through the mapper itself.
+JSON, an older class version, a personal field to seal) goes through the mapper itself.
 `tests/test_ingest_recording.py` checks the two agree byte for byte.
 """
 
@@ -18,6 +18,7 @@ import orjson
 from eventsourcing.persistence import DatetimeAsISO, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from eventstore.personal_data import personal_fields
 from eventstore.transcoder import FastJSONTranscoder, datetime_tag
 
 PLAIN = frozenset({str, int, bool, float, type(None)})
@@ -33,8 +34,10 @@ class StoredEventEncoder:
             and isinstance(transcoder, FastJSONTranscoder)
             and isinstance(transcoder.types.get(datetime), DatetimeAsISO)
         )
-        # Per event class: its topic, or None when its class_version needs the mapper.
+        # Per event class: its topic, or None when its class_version needs the mapper; and its
+        # personal fields (sealed by the mapper when they hold a value).
         self.topics: dict[type[Any], str | None] = {}
+        self.personal: dict[type[Any], tuple[str, ...]] = {}
 
     def __call__(self, event: Any) -> StoredEvent:
         kind = type(event)
@@ -43,7 +46,11 @@ class StoredEventEncoder:
         except KeyError:
             plain = getattr(kind, "class_version", 1) == 1
             topic = self.topics[kind] = get_topic(kind) if plain else None
+            self.personal[kind] = personal_fields(kind)
         if topic is None or not self.direct:
+            return self.mapper.to_stored_event(event)
+        personal = self.personal[kind]
+        if personal and any(getattr(event, name, None) is not None for name in personal):
             return self.mapper.to_stored_event(event)
         state = dict(vars(event))
         originator_id = state.pop("originator_id")

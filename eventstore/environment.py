@@ -32,8 +32,10 @@ def is_postgres(database_url: str) -> bool:
 # Decodes the library's JSON with orjson (the stored shape is the library's own). The
 # library's aggregate cache stays off: the committer (ledger/committer.py) keeps the one
 # cache commands need, and reads load from the database, current with every writer.
-LIBRARY_SPEEDUPS = {
+LIBRARY_EXTENSIONS = {
     "TRANSCODER_TOPIC": "eventstore.transcoder:FastJSONTranscoder",
+    # Seals learners' personal fields under their own keys (eventstore/personal_data.py).
+    "MAPPER_TOPIC": "eventstore.personal_data:PersonalDataMapper",
 }
 
 
@@ -46,7 +48,7 @@ def library_environment(settings: StoreOptions) -> dict[str, str]:
         if not database:
             raise DatabaseUrlError("LEDGER_DATABASE_URL needs a file: sqlite:///./ledger.sqlite3")
         return {
-            **LIBRARY_SPEEDUPS,
+            **LIBRARY_EXTENSIONS,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "10",
@@ -56,7 +58,7 @@ def library_environment(settings: StoreOptions) -> dict[str, str]:
     if is_postgres(settings.database_url):
         timeout = str(max(1, round(settings.database_connect_timeout)))
         return {
-            **LIBRARY_SPEEDUPS,
+            **LIBRARY_EXTENSIONS,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",

@@ -14,17 +14,18 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
-from eventstore.database import Database
+from eventstore.database import Cursor, Database, chunks, placeholders
 
 log = logging.getLogger(__name__)
 
 TABLE = "idempotency_keys"
 COLUMNS = (
     "key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL, "
-    "status INTEGER, media_type TEXT, body TEXT"
+    "status INTEGER, media_type TEXT, body TEXT, stream TEXT"
 )
 
 
@@ -35,6 +36,9 @@ class Claim:
     key: str
     fingerprint: str
     recorded: bool = field(default=False)
+    # The one enrollment the request's command named, so erasing its learner finds the row
+    # (its stored answer names them); None for a request of many commands, or of a course.
+    stream: str | None = None
 
 
 class IdempotencyKeyTaken(Exception):
@@ -52,10 +56,15 @@ def pending_claims(kwargs: dict[str, Any]) -> list[Claim]:
     return [claim for claim in claims if not claim.recorded]
 
 
-def claims_of_this_request() -> dict[str, list[Any]]:
-    """For commands handed to the committer's thread: this request's claim, if any."""
+def claims_of_this_request(stream: UUID | None = None) -> dict[str, list[Any]]:
+    """For commands handed to the committer's thread: this request's claim, if any, tagged
+    with the one enrollment its commands name (`stream`)."""
     claim = current_claim.get()
-    return {"idempotency": [claim]} if claim is not None and not claim.recorded else {}
+    if claim is None or claim.recorded:
+        return {}
+    if stream is not None:
+        claim.stream = str(stream)
+    return {"idempotency": [claim]}
 
 
 def without_claims(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -167,3 +176,35 @@ class AnswerWriter:
                 self.store.remember(answers)
             except PersistenceError as error:
                 log.warning("could not store %d idempotent answers: %s", len(answers), error)
+
+
+def add_stream_column(db: Database) -> None:
+    """Databases made before erasure existed have no `stream` column: add it, and its index
+    (what erasure looks rows up by)."""
+    table = db.table(TABLE)
+    with db.transaction() as cursor:
+        if db.is_postgres:
+            cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS stream TEXT")
+        else:
+            cursor.execute(f"PRAGMA table_info({table})")
+            if "stream" not in {row["name"] for row in cursor.fetchall()}:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN stream TEXT")
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS idempotency_keys_stream ON {table} (stream)")
+
+
+def forget_requests_of(
+    db: Database, cursor: Cursor, streams: list[str], mentions: list[str]
+) -> None:
+    """Inside an erasure's transaction: deletes the rows of requests about these streams, and
+    the rows of requests of many commands (a batch) whose stored answer mentions any of
+    `mentions` (the learner's id, their enrollments' ids)."""
+    table = db.table(TABLE)
+    for chunk in chunks(streams):
+        cursor.execute(f"DELETE FROM {table} WHERE stream IN ({placeholders(chunk)})", chunk)
+    for chunk in chunks(mentions):
+        like = " OR ".join(["body LIKE %s"] * len(chunk))
+        # Ids hold no `%`; a `_` matches itself and any one character: only a wider net.
+        cursor.execute(
+            f"DELETE FROM {table} WHERE stream IS NULL AND ({like})",
+            [f"%{text.replace('%', '')}%" for text in chunk],
+        )

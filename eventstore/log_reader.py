@@ -28,6 +28,7 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from eventstore.personal_data import SEALED_MARK, PersonalDataMapper, sealed_key_id
 from eventstore.retries import retry_once
 from eventstore.transcoder import tagged_datetime
 
@@ -49,6 +50,8 @@ class LogReader:
             and isinstance(mapper.transcoder, JSONTranscoder)
         )
         self._kinds: dict[str, tuple[type[Any], int] | None] = {}
+        # Opens sealed personal fields (eventstore/personal_data.py) of events decoded here.
+        self._opens = mapper if isinstance(mapper, PersonalDataMapper) else None
         self._statement: Composed | None = None
         if isinstance(recorder, PostgresApplicationRecorder):
             self._statement = SQL(
@@ -69,6 +72,8 @@ class LogReader:
         rows = self._select_on(connection, start, limit) if connection else self._rows(start, limit)
         if not rows:
             return [], None
+        if self._opens is not None:
+            self._opens.prefetch(bytes(row[4]) for row in rows)
         return [self._record(row) for row in rows], rows[-1][0]
 
     def stream_at(self, position: int) -> tuple[int, str, str] | None:
@@ -106,6 +111,8 @@ class LogReader:
         if kind is not None:
             fields = _flat_fields(orjson.loads(state), kind[1])
             if fields is not None:
+                if self._opens is not None and SEALED_MARK in state:
+                    self._opens.open_fields(kind[0], originator_id, fields)
                 return kind[0], position, str(originator_id), fields
         event = self.mapper.to_domain_event(
             Notification(
@@ -142,6 +149,8 @@ def _flat_fields(state: Any, class_version: int) -> dict[str, Any] | None:
         if kind is dict:
             revived = tagged_datetime(value)
             if revived is None:
+                if sealed_key_id(value) is not None:
+                    continue  # a personal field: opened by the caller
                 return None
             state[name] = revived
         elif kind is list:

@@ -82,8 +82,8 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
         # transaction: a pipeline cannot look at a RETURNING before its COMMIT without
         # another round trip (the unpipelined `_insert_events` does, one claim at a time).
         self.claim_keys_statement = SQL(
-            "INSERT INTO {0} (key, fingerprint, created_at) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
+            "INSERT INTO {0} (key, fingerprint, created_at, stream) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
         ).format(self.idempotency_table)
         self.events_table = SQL("{0}.{1}").format(
             Identifier(datastore.schema), Identifier(events_table_name)
@@ -129,10 +129,10 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
             # waits here for the first to commit, then finds the row.
             curs.execute(
                 SQL(
-                    "INSERT INTO {0} (key, fingerprint, created_at) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key) DO NOTHING RETURNING key"
+                    "INSERT INTO {0} (key, fingerprint, created_at, stream) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key"
                 ).format(self.idempotency_table),
-                (claim.key, claim.fingerprint, now_text()),
+                (claim.key, claim.fingerprint, now_text(), claim.stream),
             )
             if curs.fetchone() is None:
                 raise IdempotencyKeyTaken(claim.key)
@@ -216,6 +216,7 @@ class PostgresIdempotentRecorder(PostgresApplicationRecorder):
                                 [claim.key for claim in claims],
                                 [claim.fingerprint for claim in claims],
                                 [created_at] * len(claims),
+                                [claim.stream for claim in claims],
                             ),
                         )
                     super()._insert_events(cursor, stored_events)  # the library's hook

@@ -8,11 +8,16 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from eventstore.personal_data import PersonalDataMapper
+
 
 def events_by_aggregate(
     mapper: Mapper[UUID], stored_events: Iterable[StoredEvent]
 ) -> dict[UUID, list[Any]]:
     """The domain events of each aggregate, in the order read (ours are UUID-keyed)."""
+    if isinstance(mapper, PersonalDataMapper):
+        stored_events = list(stored_events)
+        mapper.prefetch(stored.state for stored in stored_events)
     to_domain_event = mapper.to_domain_event
     events: dict[UUID, list[Any]] = {}
     for stored in stored_events:

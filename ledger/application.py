@@ -26,6 +26,7 @@ from domain.commands import (
     changing_unit,
     completing_module,
     completing_unit,
+    erasing,
     removing_module,
     removing_unit,
     resetting,
@@ -39,6 +40,8 @@ from domain.enrollment import Enrollment
 from domain.errors import NotFoundError
 from domain.identifiers import course_aggregate_id
 from eventstore.idempotency_keys import IdempotencyKeyTaken, claims_of_this_request
+from eventstore.learner_keys import LearnerKeys
+from eventstore.personal_data import KeyMissing, PersonalDataMapper
 from eventstore.postgres_committer_store import PostgresCommandStore
 from eventstore.postgres_recorder import PostgresIdempotentRecorder
 from ledger.command_waiters import decided
@@ -73,10 +76,13 @@ class ProgressLedger(Application[UUID]):
         super().__init__(env)
         # Called with the new head position after every insert that appended events.
         self.on_recorded: list[Callable[[int], None]] = []
+        # Given by the composition root once the database is open (`use_keys`).
+        self.keys: LearnerKeys | None = None
         self.committer = Committer(
             self.command_store(),
             on_written=self.announce,
-            apart_on=(IdempotencyKeyTaken,),
+            # A learner erased while their command was in flight fails that command alone.
+            apart_on=(IdempotencyKeyTaken, KeyMissing),
             max_batch=None if group_commit else 1,
         )
 
@@ -84,6 +90,18 @@ class ProgressLedger(Application[UUID]):
         if isinstance(self.recorder, PostgresIdempotentRecorder):
             return PostgresCommandStore(self.mapper, self.recorder)
         return RecorderStore(self.mapper, self.recorder)
+
+    def use_keys(self, keys: LearnerKeys) -> None:
+        """The learners' keys: enrollment ids are derived under them, and the mapper seals
+        personal fields with them."""
+        self.keys = keys
+        if isinstance(self.mapper, PersonalDataMapper):
+            self.mapper.use_keys(keys)
+
+    def learner_keys(self) -> LearnerKeys:
+        if self.keys is None:
+            raise RuntimeError("the ledger has no key store (bootstrap gives it one)")
+        return self.keys
 
     def announce(self, position: int) -> None:
         """Tells the listeners that the log grew up to `position`."""
@@ -103,9 +121,11 @@ class ProgressLedger(Application[UUID]):
         aggregate_ids: set[UUID] | None = None,
     ) -> Submission:
         """Commands to be written together, by `acting`, with this request's Idempotency-Key
-        claim (asked now, in the caller's own context)."""
+        claim (asked now, in the caller's own context), tagged with the enrollment a single
+        command names (erasing its learner deletes the row)."""
+        stream = getattr(commands[0], "enrollment_id", None) if len(commands) == 1 else None
         return Submission(
-            commands, claims_of_this_request(), aggregate_ids=aggregate_ids, acting=acting
+            commands, claims_of_this_request(stream), aggregate_ids=aggregate_ids, acting=acting
         )
 
     def run_together(
@@ -185,8 +205,30 @@ class ProgressLedger(Application[UUID]):
     def enroll(self, learner_id: str, course_id: str, acting: Acting = SYSTEM) -> Enrolled:
         """Enrolling twice returns the same enrollment; its id is derived, so races cannot
         make two."""
-        command = Enroll(learner_id, course_id, now())
+        command = self.enroll_command(learner_id, course_id)
         return enrolled(command, self.run(command, acting))
+
+    def enroll_command(self, learner_id: str, course_id: str) -> Enroll:
+        """The learner's key, made if they have none (one transaction), names the
+        enrollment."""
+        key = self.learner_keys().enroll([(learner_id, course_id)])[learner_id]
+        return Enroll(learner_id, course_id, now(), key.enrollment_id(course_id))
+
+    def enrollment_id(self, learner_id: str, course_id: str) -> UUID | None:
+        """The learner's enrollment id in the course; None when they have no key."""
+        key = self.learner_keys().key_of(learner_id)
+        return None if key is None else key.enrollment_id(course_id)
+
+    def erase_enrollments(
+        self, enrollment_ids: Sequence[UUID], acting: Acting = SYSTEM
+    ) -> Submission:
+        """Appends `Erased` to each enrollment that exists, in one insert."""
+        at = now()
+        return self.run_together(
+            [ChangeEnrollment(key, erasing(at)) for key in enrollment_ids],
+            acting,
+            set(enrollment_ids),
+        )
 
     def complete_module(
         self,

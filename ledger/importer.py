@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.acting import Acting
 from domain.commands import RecordCompletion, Recorded
 from domain.errors import LedgerError
-from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from domain.identifiers import course_aggregate_id
 from ledger.application import ProgressLedger, now
 
 Status = Literal["appended", "already_complete", "error"]
@@ -79,16 +79,12 @@ class CompletionImporter:
 
     def run(self, items: Sequence[CompletionItem | ItemError], *, enroll: bool) -> BatchResult:
         at = now()
-        # A batch names each enrollment several times, and a uuid5 costs a few µs.
-        enrollment_ids: dict[tuple[str, str], UUID] = {}
+        enrollment_ids = self._enrollment_ids(items, enroll=enroll)
         commands: list[RecordCompletion] = []
         for item in items:
             if isinstance(item, ItemError):
                 continue
-            pair = (item.course_id, item.learner_id)
-            enrollment_id = enrollment_ids.get(pair)
-            if enrollment_id is None:
-                enrollment_id = enrollment_ids[pair] = enrollment_aggregate_id(*pair)
+            enrollment_id = enrollment_ids[(item.course_id, item.learner_id)]
             commands.append(
                 RecordCompletion(
                     item.learner_id,
@@ -112,6 +108,24 @@ class CompletionImporter:
             for index, item in enumerate(items)
         ]
         return BatchResult(results, submission.position or self.ledger.head_position())
+
+    def _enrollment_ids(
+        self, items: Sequence[CompletionItem | ItemError], *, enroll: bool
+    ) -> dict[tuple[str, str], UUID]:
+        """Each (course, learner) pair's enrollment id under the learner's key, in one
+        transaction: with `enroll`, keys are made for learners who have none; without, such
+        a learner's pair gets an id that names no enrollment (the item is refused as not
+        enrolled)."""
+        pairs = {(i.learner_id, i.course_id) for i in items if not isinstance(i, ItemError)}
+        if not pairs:
+            return {}
+        keys = self.ledger.learner_keys()
+        found = keys.enroll(pairs) if enroll else keys.keys_of({learner for learner, _ in pairs})
+        ids: dict[tuple[str, str], UUID] = {}
+        for learner, course in pairs:
+            key = found.get(learner)
+            ids[(course, learner)] = uuid4() if key is None else key.enrollment_id(course)
+        return ids
 
 
 def item_result(index: int, outcome: Recorded | Exception, enroll_option: str) -> ItemResult:

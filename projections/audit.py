@@ -18,8 +18,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.acting import ACTING_FIELDS, Acting
 from domain.course import Course
 from domain.enrollment import Enrollment
+from domain.erasure import is_erased
 from domain.errors import NotFoundError
-from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from domain.identifiers import course_aggregate_id
 from eventstore.database import Database
 from projections.fold import CourseState, EnrollmentState, Fold, unit_numbers
 from projections.generations import Generation, Generations
@@ -156,7 +157,7 @@ def timeline(
     were, set the scene but are not part of the timeline.
     """
     own = log.stream(enrollment_id)
-    if not own or not isinstance(own[0][1], Enrollment.Enrolled):
+    if not own or not isinstance(own[0][1], Enrollment.Enrolled) or is_erased(own[0][1].learner_id):
         raise NotFoundError(f"enrollment {enrollment_id} does not exist", field="enrollment_id")
     course_id: str = own[0][1].course_id
     events = sorted([*own, *log.stream(course_aggregate_id(course_id))], key=lambda e: e[0])
@@ -218,15 +219,21 @@ def generation_at(generations: Generations, instant: datetime) -> Generation:
 
 
 def progress_as_of(
-    log: EventLog, generations: Generations, learner_id: str, course_id: str, as_of: datetime
+    log: EventLog,
+    generations: Generations,
+    learner_id: str,
+    course_id: str,
+    as_of: datetime,
+    enrollment_id: UUID | None,
 ) -> ProgressAsOf:
-    """The progress document as it stood at `as_of`: the enrollment and its course replayed
-    up to then, under the rules of the generation live then."""
+    """The progress document as it stood at `as_of`: the enrollment (`enrollment_id`, the
+    learner's in the course; None when they have no key) and its course replayed up to
+    then, under the rules of the generation live then."""
     generation = generation_at(generations, as_of)
     try:
-        replayed = timeline(
-            log, enrollment_aggregate_id(course_id, learner_id), generation.rules, as_of
-        )
+        if enrollment_id is None:
+            raise NotFoundError("no enrollment", field="learner_id")
+        replayed = timeline(log, enrollment_id, generation.rules, as_of)
     except NotFoundError:
         raise NotFoundError(
             f"learner {learner_id!r} was not enrolled in course {course_id!r} at {as_of}",

@@ -24,6 +24,8 @@ class BatchRows:
     units: list[tuple[Any, ...]]
     new_progress: list[tuple[Any, ...]] = field(default_factory=list)
     new_units: list[tuple[Any, ...]] = field(default_factory=list)
+    # Enrollments of erased learners: every row of theirs is deleted.
+    erased: list[str] = field(default_factory=list)
 
 
 def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
@@ -40,7 +42,9 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
         )
         for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
     ]
-    rows = BatchRows(list(changes.removed_units), course_rows, [], [])
+    rows = BatchRows(
+        list(changes.removed_units), course_rows, [], [], erased=sorted(changes.erased)
+    )
     enrolled = changes.enrolled
     for enrollment_id in sorted(changes.enrollments):
         e = fold.enrollments[enrollment_id]

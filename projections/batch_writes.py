@@ -30,6 +30,7 @@ from projections.progress_tables import (
     GENERATIONS,
     UNIT_PROGRESS_COLUMNS,
     GenerationTables,
+    delete_enrollments,
 )
 
 
@@ -134,6 +135,7 @@ class BatchWrites:
         return (
             self.db.is_postgres
             and not rows.removed_units
+            and not rows.erased
             and not rows.courses
             and all(len(kind) < COPY_THRESHOLD for kind in kinds)
         )
@@ -180,6 +182,8 @@ class BatchWrites:
             raise PositionConflict(f"generation {generation.number} moved on or was retired")
 
     def _write_rows(self, cursor: Cursor, t: GenerationTables, rows: BatchRows) -> None:
+        if rows.erased:
+            delete_enrollments(cursor, t, rows.erased)
         for course_id, unit_id in rows.removed_units:
             cursor.execute(
                 f"DELETE FROM {t.unit_progress} WHERE course_id = %s AND unit_id = %s",

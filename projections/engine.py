@@ -18,6 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceEr
 from eventsourcing.utils import get_topic
 
 from domain.enrollment import Enrollment
+from eventstore.learner_keys import erased_among
 from eventstore.log_reader import LogReader, Record
 from eventstore.outages import is_systemic
 from eventstore.wakers import Waker
@@ -121,6 +122,9 @@ class ProjectionEngine:
             enrollment_ids,
             set(structure_courses),
         )
+        # A stream with no rows that was not created here: an erased learner's, or a fault.
+        missing = {e for e in unknown if e not in enrollments and e not in carried.erased}
+        erased = carried.erased | erased_among(db, missing) if missing else carried.erased
         new_enrollment_courses = {r[3]["course_id"] for r in created}
         needed = {e.course_id for e in enrollments.values()} | new_enrollment_courses
         courses = carried.courses_over(
@@ -137,7 +141,7 @@ class ProjectionEngine:
                 return None if enrollment is None else course_key(enrollment.course_id)
 
             records = self._park_held(generation, records, held, course_of)
-        fold = Fold(rule_named(generation.rules), courses, enrollments)
+        fold = Fold(rule_named(generation.rules), courses, enrollments, erased)
         fold.apply_records(records)
         return FoldedBatch(
             rows=batch_rows(fold, generation.rules, db),
@@ -146,6 +150,7 @@ class ProjectionEngine:
             changed=Carried(
                 courses={c: fold.courses[c] for c in fold.changes.courses},
                 enrollments={e: fold.enrollments[e] for e in fold.changes.enrollments},
+                erased=fold.erased,
             ),
         )
 
@@ -469,6 +474,8 @@ class Carried:
 
     courses: dict[str, CourseState] = field(default_factory=dict)
     enrollments: dict[str, EnrollmentState] = field(default_factory=dict)
+    # Enrollments of erased learners met so far (their states are gone for good).
+    erased: set[str] = field(default_factory=set)
 
     def courses_over(
         self, loaded: dict[str, CourseState], course_ids: set[str], aggregate_ids: set[str]
@@ -504,10 +511,14 @@ class Carried:
             self.clear()
         self.courses.update(changed.courses)
         self.enrollments.update(changed.enrollments)
+        for enrollment_id in changed.erased:
+            self.enrollments.pop(enrollment_id, None)
+        self.erased |= changed.erased
 
     def clear(self) -> None:
         self.courses.clear()
         self.enrollments.clear()
+        self.erased.clear()
 
     def forget(self, streams: set[str]) -> None:
         """Drops the states of these enrollments and course aggregates, and of the

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.course import DEFAULT_THRESHOLD, Course, Module, Unit
 from domain.enrollment import Enrollment
+from domain.erasure import is_erased
 from domain.identifiers import course_aggregate_id
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class Changes:
     removed_units: list[tuple[str, str]] = field(default_factory=list)
     # enrollments created in this batch: none of their rows can exist yet
     enrolled: set[str] = field(default_factory=set)
+    # enrollments of erased learners: their rows go, and nothing of them is written
+    erased: set[str] = field(default_factory=set)
 
     def touch_unit(self, enrollment_id: str, unit_id: str, at: datetime) -> None:
         self.enrollments.add(enrollment_id)
@@ -112,6 +115,7 @@ ENROLLMENT_EVENTS = frozenset(
         Enrollment.Reset,
         Enrollment.Withdrawn,
         Enrollment.Reenrolled,
+        Enrollment.Erased,
     }
 )
 
@@ -130,11 +134,15 @@ class Fold:
         rule: Rule,
         courses: dict[str, CourseState],
         enrollments: dict[str, EnrollmentState],
+        erased: set[str] | None = None,
     ) -> None:
+        """`erased`: enrollments known to belong to erased learners (their events are
+        passed over: the learner's key is gone, so no one is there to count)."""
         self.rule = rule
         self.courses = courses
         self.enrollments = enrollments
         self.changes = Changes()
+        self.erased = set(erased or ())
         self._course_by_aggregate = {course_key(c.course_id): c for c in courses.values()}
         self._by_course: dict[str, list[EnrollmentState]] = {}
         for enrollment in enrollments.values():
@@ -150,6 +158,7 @@ class Fold:
             Enrollment.Reset: self._reset,
             Enrollment.Withdrawn: self._withdrawn,
             Enrollment.Reenrolled: self._reenrolled,
+            Enrollment.Erased: self._erased,
         }
 
     def apply_all(self, events: Iterable[tuple[int, Any]]) -> Changes:
@@ -157,8 +166,10 @@ class Fold:
         return self.apply_records(record(position, event) for position, event in events)
 
     def apply_records(self, records: Iterable[Record]) -> Changes:
-        handlers = self.handlers
+        handlers, erased = self.handlers, self.erased
         for kind, position, originator_id, fields in records:
+            if erased and originator_id in erased:
+                continue
             handler = handlers.get(kind)
             if handler is not None:
                 handler(originator_id, fields, position)
@@ -201,6 +212,10 @@ class Fold:
     # Enrollment events -------------------------------------------------------
 
     def _enrolled(self, originator_id: str, enrolled: dict[str, Any], position: int) -> None:
+        if is_erased(enrolled["learner_id"]):  # the learner's key is gone
+            self.erased.add(originator_id)
+            self.changes.erased.add(originator_id)
+            return
         timestamp = enrolled["timestamp"]
         enrollment = EnrollmentState(
             enrollment_id=originator_id,
@@ -276,6 +291,20 @@ class Fold:
         enrollment = self.enrollments[originator_id]
         enrollment.withdrawn = False
         self._after_change(enrollment, reenrolled["timestamp"], position, rule_inputs_changed=False)
+
+    def _erased(self, originator_id: str, _: dict[str, Any], __: int) -> None:
+        """The learner was erased: their rows go (the erasure deleted them already, unless
+        this projection had not reached the stream yet)."""
+        self.erased.add(originator_id)
+        changes = self.changes
+        changes.erased.add(originator_id)
+        changes.enrollments.discard(originator_id)
+        changes.enrolled.discard(originator_id)
+        changes.units.pop(originator_id, None)
+        enrollment = self.enrollments.pop(originator_id, None)
+        if enrollment is not None:
+            in_course = self._by_course.get(enrollment.course_id, [])
+            self._by_course[enrollment.course_id] = [e for e in in_course if e is not enrollment]
 
     def _after_change(
         self,

@@ -8,10 +8,11 @@ Nothing is skipped silently: each parked event has a row here until a retry appl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventstore.database import Database
+from eventstore.database import Cursor, Database, chunks, placeholders
 
 PARKED_EVENTS = "parked_events"
 HELD_BEHIND = "held behind position {position}"
@@ -109,3 +110,13 @@ class ParkedEvents:
                 f"DELETE FROM {self.table} WHERE generation = %s AND position = %s",
                 [(generation, p) for p in positions],
             )
+
+
+def forget_streams(cursor: Cursor, db: Database, streams: Sequence[str]) -> None:
+    """Inside an erasure's transaction: the parked rows of these streams, in every
+    generation (an erased learner's events are passed over from now on, not parked)."""
+    for chunk in chunks(streams):
+        cursor.execute(
+            f"DELETE FROM {db.table(PARKED_EVENTS)} WHERE stream IN ({placeholders(chunk)})",
+            chunk,
+        )

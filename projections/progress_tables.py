@@ -8,7 +8,9 @@ generation is a switch.
 
 from __future__ import annotations
 
-from eventstore.database import Cursor, Database
+from collections.abc import Sequence
+
+from eventstore.database import Cursor, Database, chunks, placeholders
 
 GENERATIONS = "projection_generations"
 VIEWS = ("course_progress", "unit_progress", "course_structure")
@@ -124,3 +126,14 @@ def point_views_at(cursor: Cursor, db: Database, tables: GenerationTables) -> No
 def drop_tables(cursor: Cursor, tables: GenerationTables) -> None:
     for table in tables.all():
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def delete_enrollments(
+    cursor: Cursor, tables: GenerationTables, enrollment_ids: Sequence[str]
+) -> None:
+    """Every row of these enrollments, in one generation (an erased learner's)."""
+    for chunk in chunks(enrollment_ids):
+        for table in (tables.unit_progress, tables.course_progress):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE enrollment_id IN ({placeholders(chunk)})", chunk
+            )

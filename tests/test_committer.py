@@ -180,6 +180,7 @@ def test_a_write_between_read_and_insert_is_retried_not_lost(services: LedgerSer
     enrollment_id = ledger.enroll(new_id("learner"), course_id).enrollment.id
     ledger.complete_unit(enrollment_id, "u0")
     other = ProgressLedger(env=library_environment(services.settings.store_options()))
+    other.use_keys(services.keys)
     try:
         ledger.committer.store = RacingStore(
             ledger.committer.store, lambda: other.complete_unit(enrollment_id, "u1")

@@ -17,10 +17,10 @@ from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
 from domain.acting import SYSTEM
 from domain.course import Unit
-from domain.enrollment import Enrollment
+from eventstore.personal_data import holds_personal_data
 from eventstore.postgres_recorder import COPY_FROM, PIPELINED_UP_TO, PostgresIdempotentRecorder
 from ledger.importer import CompletionImporter
-from tests.factories import new_id
+from tests.factories import keyed_enrollment, new_id
 
 
 def copies(services: LedgerServices) -> int:
@@ -63,9 +63,7 @@ def test_a_big_save_is_recorded_in_order_with_its_positions(services: LedgerServ
     course_id = new_id("course")
     ledger.create_course(course_id, "Course", [Unit("u1")])
     small = statements()
-    enrollments = [
-        Enrollment(learner_id=new_id("l"), course_id=course_id) for _ in range(COPY_FROM)
-    ]
+    enrollments = [keyed_enrollment(ledger, new_id("l"), course_id) for _ in range(COPY_FROM)]
     for enrollment in enrollments:
         enrollment.complete_unit(Unit("u1"), enrollment.modified_on)
     recordings = ledger.save(*enrollments)
@@ -78,10 +76,13 @@ def test_a_big_save_is_recorded_in_order_with_its_positions(services: LedgerServ
     assert [(n.originator_id, n.originator_version) for n in logged] == [
         (r.domain_event.originator_id, r.domain_event.originator_version) for r in recordings
     ]
-    # Byte for byte the rows the library's mapper makes of these events.
-    assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in logged] == [
-        stored_row(ledger.mapper.to_stored_event(r.domain_event)) for r in recordings
-    ]
+    # Byte for byte the rows the library's mapper makes of these events; sealed personal
+    # fields differ by their random nonce, so those events are compared opened.
+    for n, r in zip(logged, recordings, strict=True):
+        if holds_personal_data(r.domain_event):
+            assert vars(ledger.mapper.to_domain_event(n)) == vars(r.domain_event)
+        else:
+            assert stored_row(n) == stored_row(ledger.mapper.to_stored_event(r.domain_event))
     if services.db.is_postgres:
         # One statement wrote all the big save's events, and it was a COPY; a small save
         # went through the library's own INSERT.
@@ -100,8 +101,8 @@ def test_a_big_save_with_one_conflict_writes_nothing(services: LedgerServices) -
     course_id = new_id("course")
     ledger.create_course(course_id, "Course", [Unit("u1")])
     taken = ledger.enroll(new_id("l"), course_id).enrollment
-    again = Enrollment(learner_id=taken.learner_id, course_id=course_id)  # same id, version 1
-    fresh = [Enrollment(learner_id=new_id("l"), course_id=course_id) for _ in range(COPY_FROM)]
+    again = keyed_enrollment(ledger, taken.learner_id, course_id)  # same id, version 1
+    fresh = [keyed_enrollment(ledger, new_id("l"), course_id) for _ in range(COPY_FROM)]
     head = ledger.head_position()
     with pytest.raises(IntegrityError):
         ledger.save(*fresh, again)

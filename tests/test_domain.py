@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from eventsourcing.sqlite import SQLiteDatastore
 
 from domain.course import Module, Unit
 from domain.errors import (
@@ -11,13 +14,19 @@ from domain.errors import (
     InvalidStructureError,
     NotFoundError,
 )
+from eventstore.database import database_for
+from eventstore.learner_keys import LearnerKeys
 from ledger.application import ProgressLedger
 from tests.factories import four_unit_course
 
 
 @pytest.fixture
-def ledger() -> ProgressLedger:
+def ledger(tmp_path: Path) -> ProgressLedger:
     app = ProgressLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    # Enrollment ids are derived under learners' keys, which live in a database.
+    keys = LearnerKeys(database_for(SQLiteDatastore(str(tmp_path / "keys.sqlite3"))))
+    keys.create_schema()
+    app.use_keys(keys)
     app.create_course("c1", "Course", four_unit_course())
     return app
 

@@ -10,10 +10,9 @@ import orjson
 
 from bootstrap import LedgerServices, Settings
 from domain.course import Unit
-from domain.identifiers import enrollment_aggregate_id
 from tests.conftest import ROOT, settings_environment
 from tests.deadlines import DEADLINE
-from tests.factories import new_id
+from tests.factories import enrollment_id_of, new_id
 
 
 def run_import(settings: Settings, path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +47,9 @@ def test_import_records_every_good_line_and_reports_the_bad(
     assert "line 8" in done.stderr
     assert "150 recorded, 0 already complete, 1 refused" in done.stderr
     for learner in learners:
-        enrollment = services.ledger.get_enrollment(enrollment_aggregate_id(course_id, learner))
+        enrollment = services.ledger.get_enrollment(
+            enrollment_id_of(services.ledger, course_id, learner)
+        )
         assert enrollment.completed_units == {f"u{i}" for i in range(5)}
 
     again = run_import(settings, path, "--enroll")

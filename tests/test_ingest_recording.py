@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
 
 import httpx
+from eventsourcing.persistence import Mapper, StoredEvent
 
 from api.batch_items import CompletionItem
 from bootstrap import LedgerServices
 from domain.acting import SYSTEM
 from domain.course import Module, Unit
-from domain.enrollment import Enrollment
-from domain.identifiers import enrollment_aggregate_id
 from eventstore.encoder import StoredEventEncoder
+from eventstore.personal_data import holds_personal_data
 from ledger.importer import CompletionImporter
-from tests.factories import new_id
+from tests.factories import enrollment_id_of, keyed_enrollment, new_id
 from tests.http_helpers import course_body, head
+
+
+def comparable(mapper: Mapper[UUID], stored: StoredEvent) -> object:
+    """A stored event as compared here: its bytes; or, when it seals personal fields (each
+    sealing draws a fresh nonce), its row with the state it opens to."""
+    event = mapper.to_domain_event(stored)
+    if holds_personal_data(event):
+        return (stored.originator_id, stored.originator_version, stored.topic, vars(event))
+    return stored
 
 
 def test_stored_events_are_the_mappers_byte_for_byte(services: LedgerServices) -> None:
     ledger = services.ledger
     unit = Unit("u1", "Unit", modules=(Module("m1"), Module("m2")))
-    enrollment = Enrollment(learner_id=new_id("l"), course_id=new_id("course"))
+    enrollment = keyed_enrollment(ledger, new_id("l"), new_id("course"))
     enrollment.complete_module("m1", unit, datetime(2024, 5, 1, 10, tzinfo=UTC))
     enrollment.complete_module(
         "m2", unit, datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))
@@ -33,8 +43,9 @@ def test_stored_events_are_the_mappers_byte_for_byte(services: LedgerServices) -
 
     events = enrollment.collect_events()
 
-    assert [encode(event) for event in events] == [
-        ledger.mapper.to_stored_event(event) for event in events
+    mapper = ledger.mapper
+    assert [comparable(mapper, encode(event)) for event in events] == [
+        comparable(mapper, mapper.to_stored_event(event)) for event in events
     ]
 
 
@@ -62,11 +73,12 @@ def test_a_batch_is_written_in_the_mappers_shape_in_one_insert(
 
     assert outcome.position == head + 4 == ledger.head_position()
     assert ledger.committer.inserts == inserts + 1
-    enrollment_id = enrollment_aggregate_id(course_id, learner)
+    enrollment_id = enrollment_id_of(ledger, course_id, learner)
     stored = ledger.recorder.select_events(enrollment_id)
-    assert [ledger.mapper.to_stored_event(ledger.mapper.to_domain_event(s)) for s in stored] == [
-        *stored
-    ]
+    mapper = ledger.mapper
+    assert [
+        comparable(mapper, mapper.to_stored_event(mapper.to_domain_event(s))) for s in stored
+    ] == [comparable(mapper, s) for s in stored]
     again = ledger.get_enrollment(enrollment_id)
     assert (again.version, again.completed_units) == (4, {"u1", "u2"})
     # Nothing pending: nothing written, and the position is the head's.

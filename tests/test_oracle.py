@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Module, Unit
 from domain.errors import LedgerError
-from domain.identifiers import enrollment_aggregate_id
 from projections.engine import Carried
 from tests.conftest import drop_schema
+from tests.factories import enrollment_id_of
 from tests.oracle import RULES, Expected, Oracle, Refused
 from tests.oracle_checks import assert_rows_agree, logged_events
 
@@ -254,7 +254,7 @@ class History:
             ledger.change_unit(course, unit, required=required, weight=weight)
         else:
             learner, course, *rest = args
-            enrollment = enrollment_aggregate_id(course, learner)
+            enrollment = enrollment_id_of(ledger, course, learner)
             if name == "complete_module":
                 ledger.complete_module(enrollment, rest[0], rest[1])
             elif name == "complete_unit":
@@ -323,7 +323,7 @@ def test_the_oracle_is_told_apart_from_a_wrong_fold(settings: Settings, tmp_path
         run.command(("create_course", "c0", units))
         run.command(("enroll", "ada", "c0"))
         run.project_live("enrolled")
-        services.ledger.complete_unit(enrollment_aggregate_id("c0", "ada"), "u0", STARTED)
+        services.ledger.complete_unit(enrollment_id_of(services.ledger, "c0", "ada"), "u0", STARTED)
         services.engine.catch_up(services.generations.live())
         with pytest.raises(AssertionError, match="completed_units"):
             assert_rows_agree(services.db, run.oracle, "units-v1")  # the oracle never saw it

@@ -19,7 +19,7 @@ from bootstrap import LedgerServices, Settings
 from cli.operations import event_log, run
 from domain.course import Course
 from domain.enrollment import Enrollment
-from domain.identifiers import course_aggregate_id, enrollment_aggregate_id
+from domain.identifiers import course_aggregate_id
 from eventstore.database import Database
 from projections.audit import verify
 from projections.batch_rows import BatchRows
@@ -206,7 +206,7 @@ def test_a_parked_course_event_holds_the_course_and_its_enrollments(
     store(services, aggregate, Course.UnitAdded, bad_structure)
     now = datetime.now(UTC)
     store(services, ada, Enrollment.UnitCompleted, {"unit_id": "u1", "occurred_at": now})
-    cy = enrollment_aggregate_id(held, "cy")
+    cy = services.keys.enroll([("cy", held)])["cy"].enrollment_id(held)
     enrolled = {"originator_topic": get_topic(Enrollment), "learner_id": "cy", "course_id": held}
     store(services, cy, Enrollment.Enrolled, enrolled)  # a new enrollment in it: held too
     ledger.complete_unit(bob, "u2")

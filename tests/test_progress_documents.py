@@ -12,9 +12,9 @@ import orjson
 
 from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Unit
-from domain.identifiers import enrollment_aggregate_id
 from projections.progress_documents import CourseProgress
 from projections.progress_tables import GenerationTables, point_views_at
+from tests.factories import enrollment_id_of
 from tests.progress_reading import progress_of, read_progress
 from tests.test_projection import make_history, project
 
@@ -35,9 +35,9 @@ def test_every_document_shows_an_enrollment_alike(services: LedgerServices) -> N
     ledger = services.ledger
     ledger.create_course("c2", "Other", [Unit("only")])
     ledger.complete_unit(ledger.enroll("learner-3", "c2").enrollment.id, "only")
-    ledger.withdraw(enrollment_aggregate_id("c1", "learner-0"))
+    ledger.withdraw(enrollment_id_of(ledger, "c1", "learner-0"))
     for unit in ("u3", "u4", "extra-5"):  # learner-1 completed u1 by its modules
-        ledger.complete_unit(enrollment_aggregate_id("c1", "learner-1"), unit)
+        ledger.complete_unit(enrollment_id_of(ledger, "c1", "learner-1"), unit)
     project(services)
     reads = services.reads
     position = services.generations.live().position

@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.access import AnswerAtOnce, answered_at_once
 from api.actors import acting_of
@@ -28,7 +29,6 @@ from domain.acting import Acting
 from domain.commands import (
     Change,
     ChangeEnrollment,
-    Enroll,
     Recorded,
     completing_module,
     completing_unit,
@@ -62,7 +62,9 @@ async def enroll(
     body: EnrollmentIn, services: Services, request: Request, response: Response
 ) -> EnrollmentOut:
     """Enroll a learner in a course: 201 when new, 200 when the enrollment existed."""
-    command = Enroll(body.learner_id, body.course_id, now())
+    command = await run_in_threadpool(
+        services.ledger.enroll_command, body.learner_id, body.course_id
+    )
     outcome = enrolled(command, await services.ledger.decide(command, acting_of(request)))
     if not outcome.created:
         response.status_code = status.HTTP_200_OK

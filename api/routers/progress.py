@@ -46,7 +46,14 @@ async def learner_course_progress(
     """A learner's progress in one course, unit by unit; `as_of` replays it from the events."""
     if as_of is not None:
         replayed = await run_in_threadpool(
-            progress_as_of, event_log(services), services.generations, learner_id, course_id, as_of
+            lambda: progress_as_of(
+                event_log(services),
+                services.generations,
+                learner_id,
+                course_id,
+                as_of,
+                services.ledger.enrollment_id(learner_id, course_id),
+            )
         )
         return document_response(replayed)
     return await live_progress(services, learner_id, course_id)

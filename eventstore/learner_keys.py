@@ -1,0 +1,252 @@
+"""Each learner's secret key, kept outside the log: destroying it erases the learner.
+
+A learner's row (`learner_keys`) is the only place that holds their id in clear. Their
+personal fields in events are sealed under the key (eventstore/personal_data.py), and their
+enrollments' ids are a keyed hash of the course under it (`LearnerKey.enrollment_id`), so
+once the row is gone nothing left in the database can be matched against a list of emails.
+`learner_enrollments` names the streams sealed under each key (what erasure and export
+walk); `erased_streams` remembers the streams whose key was destroyed, which are opaque
+ids by then, so the projection can tell an erased stream from a fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from eventstore.database import CHUNK, Cursor, Database, chunks, placeholders
+
+LEARNER_KEYS = "learner_keys"
+LEARNER_ENROLLMENTS = "learner_enrollments"
+ERASED_STREAMS = "erased_streams"
+
+
+@dataclass(frozen=True)
+class LearnerKey:
+    key_id: str
+    learner_id: str
+    secret: bytes
+
+    def enrollment_id(self, course_id: str) -> UUID:
+        """The learner's enrollment in the course: without the secret, no one can tell
+        whose it is, nor compute it from a learner id."""
+        digest = hashlib.blake2b(
+            b"enrollment\x1f" + course_id.encode(), key=self.secret, digest_size=16
+        )
+        return UUID(bytes=digest.digest(), version=4)
+
+
+def new_key(learner_id: str) -> LearnerKey:
+    return LearnerKey(uuid.uuid4().hex, learner_id, secrets.token_bytes(32))
+
+
+class LearnerKeys:
+    """The key store. Learner lookups always ask the database (another process may have
+    erased the learner); secrets found by key id are cached, since a key id names one
+    secret forever, and forgotten when its learner is erased here or an erasure is read."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.keys = db.table(LEARNER_KEYS)
+        self.enrollments = db.table(LEARNER_ENROLLMENTS)
+        self.erased = db.table(ERASED_STREAMS)
+        self._secrets: dict[str, bytes] = {}
+        self._stream_keys: dict[UUID, str] = {}
+        self._lock = threading.Lock()
+
+    def create_schema(self) -> None:
+        ts = self.db.timestamp_type
+        with self.db.transaction() as cursor:
+            for statement in (
+                f"CREATE TABLE IF NOT EXISTS {self.keys} (key_id TEXT PRIMARY KEY, "
+                f"learner_id TEXT NOT NULL UNIQUE, secret TEXT NOT NULL, created_at {ts})",
+                f"CREATE TABLE IF NOT EXISTS {self.enrollments} ("
+                "enrollment_id TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
+                f"CREATE INDEX IF NOT EXISTS learner_enrollments_key "
+                f"ON {self.enrollments} (key_id)",
+                f"CREATE TABLE IF NOT EXISTS {self.erased} (stream_id TEXT PRIMARY KEY)",
+            ):
+                cursor.execute(statement)
+
+    # Learners -------------------------------------------------------------------
+
+    def key_of(self, learner_id: str) -> LearnerKey | None:
+        return self.keys_of([learner_id]).get(learner_id)
+
+    def keys_of(self, learner_ids: Collection[str]) -> dict[str, LearnerKey]:
+        """The keys of those learners that have one."""
+        with self.db.one_statement() as cursor:
+            found = self._select(cursor, sorted(set(learner_ids)))
+        self._remember(found.values())
+        return found
+
+    def enroll(self, pairs: Collection[tuple[str, str]]) -> dict[str, LearnerKey]:
+        """The keys of the learners of these (learner, course) pairs, made for those who have
+        none, with each pair's enrollment named under its key. A learner enrolling again
+        (their key found, the enrollment already named here) costs one read; otherwise one
+        transaction."""
+        learner_ids = sorted({learner for learner, _ in pairs})
+        if len(learner_ids) <= CHUNK:
+            found = self.keys_of(learner_ids)
+            if len(found) == len(learner_ids) and all(
+                found[learner].enrollment_id(course) in self._stream_keys
+                for learner, course in pairs
+            ):
+                return found
+        with self.db.transaction() as cursor:
+            found = self._select(cursor, learner_ids)
+            missing = [learner for learner in learner_ids if learner not in found]
+            if missing:
+                now = self.db.timestamp(datetime.now(UTC))
+                cursor.insert_new(
+                    self.keys,
+                    ("key_id", "learner_id", "secret", "created_at"),
+                    ("learner_id",),
+                    [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
+                )
+                found.update(self._select(cursor, missing))
+            streams = {
+                str(found[learner].enrollment_id(course)): found[learner].key_id
+                for learner, course in pairs
+            }
+            named: set[str] = set()
+            for chunk in chunks(sorted(streams)):
+                cursor.execute(
+                    f"SELECT enrollment_id FROM {self.enrollments} "
+                    f"WHERE enrollment_id IN ({placeholders(chunk)})",
+                    chunk,
+                )
+                named.update(row["enrollment_id"] for row in cursor.fetchall())
+            cursor.insert_new(
+                self.enrollments,
+                ("enrollment_id", "key_id"),
+                ("enrollment_id",),
+                [
+                    (stream, key_id)
+                    for stream, key_id in sorted(streams.items())
+                    if stream not in named
+                ],
+            )
+        self._remember(found.values())
+        for stream, key_id in streams.items():
+            self._stream_keys[UUID(stream)] = key_id
+        return found
+
+    def _select(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
+        found: dict[str, LearnerKey] = {}
+        for chunk in chunks(learner_ids):
+            cursor.execute(
+                f"SELECT key_id, learner_id, secret FROM {self.keys} "
+                f"WHERE learner_id IN ({placeholders(chunk)})",
+                chunk,
+            )
+            for row in cursor.fetchall():
+                key = LearnerKey(row["key_id"], row["learner_id"], bytes.fromhex(row["secret"]))
+                found[key.learner_id] = key
+        return found
+
+    def enrollments_of(self, key: LearnerKey) -> list[UUID]:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT enrollment_id FROM {self.enrollments} WHERE key_id = %s "
+                "ORDER BY enrollment_id",
+                (key.key_id,),
+            )
+            return [UUID(row["enrollment_id"]) for row in cursor.fetchall()]
+
+    # Streams and secrets (the mapper's side) -------------------------------------
+
+    def secret(self, key_id: str) -> bytes | None:
+        """The secret a key id names; None once its learner was erased."""
+        found = self._secrets.get(key_id)
+        if found is not None:
+            return found
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT secret FROM {self.keys} WHERE key_id = %s", (key_id,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        found = self._secrets[key_id] = bytes.fromhex(row["secret"])
+        return found
+
+    def prefetch(self, key_ids: Collection[str]) -> None:
+        """Reads the secrets of these keys that are not cached yet, in one statement a
+        chunk (a rebuild meets thousands of learners: not a round trip each)."""
+        missing = sorted({key_id for key_id in key_ids if key_id not in self._secrets})
+        if not missing:
+            return
+        with self.db.transaction(commit=False) as cursor:
+            for chunk in chunks(missing):
+                cursor.execute(
+                    f"SELECT key_id, secret FROM {self.keys} "
+                    f"WHERE key_id IN ({placeholders(chunk)})",
+                    chunk,
+                )
+                for row in cursor.fetchall():
+                    self._secrets[row["key_id"]] = bytes.fromhex(row["secret"])
+
+    def key_id_of_stream(self, stream_id: UUID) -> str | None:
+        """The key an enrollment's personal fields are sealed under (None: erased)."""
+        found = self._stream_keys.get(stream_id)
+        if found is not None:
+            return found
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT key_id FROM {self.enrollments} WHERE enrollment_id = %s",
+                (str(stream_id),),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        found = self._stream_keys[stream_id] = str(row["key_id"])
+        return found
+
+    def saw_stream(self, stream_id: UUID, key_id: str) -> None:
+        self._stream_keys[stream_id] = key_id
+
+    def forget_stream(self, stream_id: UUID) -> None:
+        """An erasure of the stream was read: its secret is not to be used again here."""
+        key_id = self._stream_keys.pop(stream_id, None)
+        if key_id is not None:
+            self._secrets.pop(key_id, None)
+
+    def _remember(self, keys: Iterable[LearnerKey]) -> None:
+        for key in keys:
+            self._secrets[key.key_id] = key.secret
+
+    # Erasure --------------------------------------------------------------------
+
+    def destroy(self, cursor: Cursor, key: LearnerKey, streams: Collection[UUID]) -> None:
+        """Inside the erasure's transaction: the key, its learner's row and the names of
+        their streams go; the streams are remembered as erased (opaque ids from now on)."""
+        cursor.execute(f"DELETE FROM {self.enrollments} WHERE key_id = %s", (key.key_id,))
+        cursor.execute(f"DELETE FROM {self.keys} WHERE key_id = %s", (key.key_id,))
+        cursor.executemany(
+            f"INSERT INTO {self.erased} (stream_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            [(str(stream),) for stream in streams],
+        )
+        self._secrets.pop(key.key_id, None)
+        for stream in streams:
+            self._stream_keys.pop(stream, None)
+
+
+def erased_among(db: Database, stream_ids: Collection[str]) -> set[str]:
+    """Which of these streams belonged to an erased learner."""
+    erased: set[str] = set()
+    if not stream_ids:
+        return erased
+    with db.transaction(commit=False) as cursor:
+        for chunk in chunks(sorted(stream_ids)):
+            cursor.execute(
+                f"SELECT stream_id FROM {db.table(ERASED_STREAMS)} "
+                f"WHERE stream_id IN ({placeholders(chunk)})",
+                chunk,
+            )
+            erased.update(row["stream_id"] for row in cursor.fetchall())
+    return erased

@@ -1,0 +1,179 @@
+"""Personal fields of events, sealed under their learner's key (crypto-shredding).
+
+`PERSONAL_FIELDS` declares, per event class, the fields that identify or describe a person;
+a new one (an actor, an xAPI statement's agent) is a line here. The mapper seals each such
+field that holds a value into `{"_sealed_": "<key id>:<base64 nonce + AES-GCM ciphertext>"}`
+under the key of the event's stream (the ciphertext is bound to the stream and the field),
+and opens it again on the way back. When the key was destroyed (the learner was erased)
+the field reads as `domain.erasure.ERASED`: decoding never fails for it, so the projection
+and every replay simply find no one there.
+
+Every other field, and every event without personal fields, is stored exactly as before, so
+the fast paths (eventstore/encoder.py, eventstore/log_reader.py) keep going around the
+mapper for them. A plain value in a personal field (written before sealing existed, see
+`progress-ledger migrate`) reads as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from domain.enrollment import Enrollment
+from domain.erasure import ERASED
+from domain.errors import NotFoundError
+from eventstore.learner_keys import LearnerKeys
+
+SEALED = "_sealed_"
+NONCE_BYTES = 12
+
+# Why staff acted and for whom, on a learner's events (domain/acting.py); the actor itself is
+# an API key's name (or `cli`, `import`), not a learner's.
+ACTING_FOR_A_LEARNER = ("reason", "on_behalf_of")
+# The personal fields of each event class (issue 12's xAPI agents join here as they come).
+PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    Enrollment.Enrolled: ("learner_id", *ACTING_FOR_A_LEARNER),
+    **{
+        kind: ACTING_FOR_A_LEARNER
+        for kind in (
+            Enrollment.ModuleCompleted,
+            Enrollment.UnitCompleted,
+            Enrollment.ModuleCompletionRevoked,
+            Enrollment.UnitCompletionRevoked,
+            Enrollment.Reset,
+            Enrollment.Withdrawn,
+            Enrollment.Reenrolled,
+            Enrollment.Erased,
+        )
+    },
+}
+# Events that end a stream's personal data: its key is not to be used again.
+ERASURE_EVENTS: frozenset[type[Any]] = frozenset({Enrollment.Erased})
+
+
+def personal_fields(kind: type[Any]) -> tuple[str, ...]:
+    return PERSONAL_FIELDS.get(kind, ())
+
+
+def holds_personal_data(event: Any) -> bool:
+    state = vars(event)
+    return any(state.get(name) is not None for name in personal_fields(type(event)))
+
+
+# In a stored event's JSON: a sealed field, and the key ids of sealed fields (uuid4 hex).
+SEALED_MARK = b'"_sealed_"'
+SEALED_KEY_ID = re.compile(rb'"_sealed_":"([0-9a-f]{32}):')
+
+
+def sealed_key_ids(states: Iterable[bytes]) -> set[str]:
+    return {match.decode() for state in states for match in SEALED_KEY_ID.findall(state)}
+
+
+class KeyMissing(NotFoundError):
+    """Personal data for a stream whose learner has no key (erased meanwhile, or a stream
+    from before keys that `migrate` has not brought over): it is not written."""
+
+
+def associated_data(stream_id: UUID | str, field: str) -> bytes:
+    return f"{stream_id}\x1f{field}".encode()
+
+
+def seal(
+    secret: bytes, key_id: str, stream_id: UUID | str, field: str, value: Any
+) -> dict[str, str]:
+    nonce = os.urandom(NONCE_BYTES)
+    plain = value.encode() if isinstance(value, str) else repr(value).encode()
+    sealed = AESGCM(secret).encrypt(nonce, plain, associated_data(stream_id, field))
+    return {SEALED: f"{key_id}:{base64.b64encode(nonce + sealed).decode()}"}
+
+
+def sealed_key_id(value: Any) -> str | None:
+    if type(value) is dict and len(value) == 1 and SEALED in value:
+        return str(value[SEALED]).partition(":")[0]
+    return None
+
+
+def unseal(keys: LearnerKeys, stream_id: UUID | str, field: str, value: Any) -> str:
+    key_id, _, payload = value[SEALED].partition(":")
+    secret = keys.secret(key_id)
+    if secret is None:
+        return ERASED
+    raw = base64.b64decode(payload)
+    try:
+        plain = AESGCM(secret).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(stream_id, field)
+        )
+    except InvalidTag:  # not this stream's field: treat as unreadable, never as someone
+        return ERASED
+    return plain.decode()
+
+
+class PersonalDataMapper(Mapper[UUID]):
+    """The library's mapper, sealing and opening the declared personal fields. Chosen by the
+    library's MAPPER_TOPIC (eventstore/environment.py); its key store is given once the
+    database is open (`use_keys`), before any event is written or read."""
+
+    keys: LearnerKeys | None = None
+
+    def use_keys(self, keys: LearnerKeys) -> None:
+        self.keys = keys
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        fields = personal_fields(type(domain_event))
+        state = vars(domain_event)
+        present = [name for name in fields if state.get(name) is not None]
+        if not present:
+            return super().to_stored_event(domain_event)
+        keys = self._keys()
+        stream_id = domain_event.originator_id
+        key_id = keys.key_id_of_stream(stream_id)
+        secret = None if key_id is None else keys.secret(key_id)
+        if key_id is None or secret is None:
+            raise KeyMissing(
+                f"enrollment {stream_id} has no learner key (erased?)", field="enrollment_id"
+            )
+        sealed = object.__new__(type(domain_event))
+        sealed.__dict__.update(state)
+        for name in present:
+            sealed.__dict__[name] = seal(secret, key_id, stream_id, name, state[name])
+        return super().to_stored_event(sealed)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        kind = type(event)
+        if kind in PERSONAL_FIELDS:
+            self.open_fields(kind, event.originator_id, event.__dict__)
+        elif kind in ERASURE_EVENTS and self.keys is not None:
+            self.keys.forget_stream(event.originator_id)
+        return event
+
+    def open_fields(self, kind: type[Any], stream_id: UUID | str, state: dict[str, Any]) -> None:
+        """Opens, in place, the sealed personal fields of an event's state (the log reader
+        decodes most events without the mapper, and calls this for those that have some)."""
+        for name in personal_fields(kind):
+            value = state.get(name)
+            key_id = sealed_key_id(value)
+            if key_id is not None:
+                keys = self._keys()
+                keys.saw_stream(UUID(str(stream_id)), key_id)
+                state[name] = unseal(keys, stream_id, name, value)
+
+    def prefetch(self, states: Iterable[bytes]) -> None:
+        """The secrets the sealed fields of these stored states need, read at once."""
+        if self.keys is not None:
+            key_ids = sealed_key_ids(states)
+            if key_ids:
+                self.keys.prefetch(key_ids)
+
+    def _keys(self) -> LearnerKeys:
+        if self.keys is None:
+            raise KeyMissing("the mapper has no key store (bootstrap gives it one)")
+        return self.keys
