@@ -132,6 +132,8 @@ class Committer:
         self._arrived = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
+        # Set when the batch being committed found the database away.
+        self._away: BaseException | None = None
 
     def submit(self, submission: Submission) -> None:
         with self._arrived:
@@ -169,18 +171,34 @@ class Committer:
             batch, self._next = self._next or self._wait_for_batch(), []
             if not batch:
                 return
+            self._away = None
             try:
                 self._commit(batch)
             except Exception as error:  # never leave a caller waiting, nor stop committing
                 log.exception("committing commands failed")
                 self._cache.clear()
                 self._read_ahead = None
+                self._away = error
                 for submission in batch:
                     if not submission.outcomes and submission.error is None:
                         submission.error = error
             with self._arrived:
                 self.unsettled -= len(batch)
             settle(batch)
+            if self._away is not None:
+                self._turn_away(self._away)
+
+    def _turn_away(self, error: BaseException) -> None:
+        """The submissions that queued behind a batch which found the database away hear
+        its error at once: otherwise each would wait out a connect timeout of its own after
+        the one it queued behind, and a client's 503 would take twice the timeout."""
+        with self._arrived:
+            waiting, self._pending = self._next + self._pending, []
+            self._next = []
+            self.unsettled -= len(waiting)
+        for submission in waiting:
+            submission.error = error
+        settle(waiting)
 
     def _wait_for_batch(self) -> list[Submission]:
         """The submissions that arrived; none once the ledger closed."""
@@ -251,6 +269,7 @@ class Committer:
                 raise
             except Exception as error:  # the database is away: every submission hears it
                 self._forget(batch)
+                self._away = error
                 for submission in batch:
                     submission.error = error
                 return
