@@ -21,6 +21,7 @@ import psycopg
 
 from bench.data import Shape, generate
 from bench.erasure_timing import erasure
+from bench.raw_limits import binary_copy, paged_scan
 from bench.rebuild import peer, rebuild
 from bench.report import print_table, targets
 from bench.web import Durations, web_figures
@@ -87,9 +88,11 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
         step("rebuild, half the log then all of it (RSS must not grow)")
         half = rebuild(rebuild_settings, until=head // 2)
         full = rebuild(rebuild_settings)
+        step("its raw limit: a paged scan of the events table")
+        scan = paged_scan(rebuild_settings)
         step(f"the library's ProjectionRunner on the first {plan.peer_events:,} events")
         runner = peer(rebuild_settings, plan.peer_events)
-        figures["rebuild_postgres"] = {**full, "half": half, "peer": runner}
+        figures["rebuild_postgres"] = {**full, "half": half, "peer": runner, "raw_scan": scan}
 
         sqlite_settings = Settings(database_url=f"sqlite:///{workdir / 'bench.sqlite3'}")
         step(f"generating {Shape(plan.sqlite_learners).events:,} events on SQLite")
@@ -98,6 +101,8 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
 
         step("HTTP: no-op, commands, reads, freshness, bulk ingest (PostgreSQL)")
         figures.update(web_figures(web_settings, plan.web, workdir))
+        step("bulk ingest's raw limit: binary COPY of its rows into a scratch table")
+        figures["bulk"]["raw_copy"] = binary_copy(web_settings, figures["bulk"]["events"])
         step("erasing a learner with 50 enrollments (PostgreSQL, beside the web data)")
         figures["erasure"] = erasure(web_settings)
     finally:

@@ -60,7 +60,7 @@ class PeerProjection(Projection[PeerView]):
     def _(self, domain_event: Enrollment.Enrolled, tracking: Tracking) -> None:
         params = (
             domain_event.originator_id,
-            domain_event.learner_id,
+            str(domain_event.learner_id),  # sealed (a dict) under the plain mapper
             domain_event.course_id,
             domain_event.timestamp,
         )

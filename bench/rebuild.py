@@ -34,23 +34,26 @@ def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
 
 def _peer(settings: Settings, events: int, results: Any) -> None:
     env = library_environment(settings.store_options())
-    env.pop("TRANSCODER_TOPIC", None)  # the peer runs the library as it comes
+    # The peer runs the library as it comes: its own transcoder and mapper (which leaves
+    # sealed personal fields sealed; the peer only copies them).
+    env.pop("TRANSCODER_TOPIC", None)
+    env.pop("MAPPER_TOPIC", None)
     results.put({"events": events, "events_per_second": run_peer(env, events, timeout=600)})
 
 
-def in_child(target: Any, *args: Any) -> dict[str, Any]:
+def in_child(target: Any, *args: Any, timeout: float = 900) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     child = context.Process(target=target, args=(*args, results))
     child.start()
-    outcome: dict[str, Any] = results.get(timeout=900)
+    outcome: dict[str, Any] = results.get(timeout=timeout)
     child.join()
     return outcome
 
 
-def rebuild(settings: Settings, until: int | None = None) -> dict[str, Any]:
+def rebuild(settings: Settings, until: int | None = None, timeout: float = 900) -> dict[str, Any]:
     """Replays the log from 0 (up to `until`) into a fresh generation, then drops it."""
-    return in_child(_rebuild, settings, until)
+    return in_child(_rebuild, settings, until, timeout=timeout)
 
 
 def peer(settings: Settings, events: int) -> dict[str, Any]:

@@ -79,8 +79,10 @@ class Server(Process):
     """uvicorn on loopback, no access log (as a production server runs), with as many
     worker processes as LEDGER_WORKERS in `env` says (one by default), whatever the app."""
 
-    def __init__(self, app: str, env: dict[str, str], log: Path, ready_path: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self, app: str, env: dict[str, str], log: Path, ready_path: str, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             [
