@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bootstrap.metrics import POOL_SAMPLE_SECONDS, LedgerMetrics
+from bootstrap.ledger_metrics import POOL_SAMPLE_SECONDS, LedgerMetrics
 from bootstrap.metrics_directory import multiprocess_directory
 from eventstore.advisory_lock import AdvisoryLock, NoLock, ProjectorLock, lock_key
 from eventstore.async_reads import AsyncReadPool

@@ -37,7 +37,7 @@ async def may_scrape(request: Request, credentials: Credentials) -> None:
 class Scrape:
     """Everything one scrape exports: what the processes counted, what the database says.
     Webhook deliveries (by outcome) and their queue depth belong here too, once they exist:
-    their counters in bootstrap/metrics.py, a gauge read at scrape time as one more
+    their counters in bootstrap/ledger_metrics.py, a gauge read at scrape time as one more
     collector in `collectors`."""
 
     def __init__(self, services: LedgerServices, gauges: LedgerGauges) -> None:
