@@ -22,6 +22,7 @@ from api.idempotency import IdempotencyKeys
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
+from api.request_metrics import RequestMetrics
 from api.routers import (
     batch,
     courses,
@@ -29,6 +30,7 @@ from api.routers import (
     health,
     history,
     learners,
+    metrics,
     progress,
     projections,
 )
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
         await services.open_reads()
+        services.start_metrics()
         tune_garbage_collector()
         try:
             yield
@@ -75,11 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(learners.router, dependencies=[requires_for_every_method("admin")])
     app.include_router(health.router)
-    # Outermost last: log → who may ask → body limits → Idempotency-Key → HEAD as GET → routes.
+    app.include_router(metrics.router)  # its own rule: `read`, unless LEDGER_METRICS_OPEN
+    # Outermost last: log → metrics → who may ask → body limits → Idempotency-Key → HEAD as
+    # GET → routes.
     app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}))
     app.add_middleware(AccessGate, docs_paths=docs_paths(app))
+    app.add_middleware(RequestMetrics)
     app.add_middleware(RequestLog)
     return app
 

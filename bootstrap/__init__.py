@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bootstrap.ledger_metrics import POOL_SAMPLE_SECONDS, LedgerMetrics
+from bootstrap.metrics_directory import multiprocess_directory
 from eventstore.advisory_lock import AdvisoryLock, NoLock, ProjectorLock, lock_key
 from eventstore.async_reads import AsyncReadPool
 from eventstore.database import Database, database_for
@@ -21,6 +23,7 @@ from eventstore.environment import (
 )
 from eventstore.idempotency_keys import AnswerWriter, IdempotencyStore, add_stream_column
 from eventstore.learner_keys import LearnerKeys
+from eventstore.pool_use import PoolUse, pool_use
 from eventstore.startup import create_schema, startup_lock
 from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
@@ -78,6 +81,10 @@ class Settings(BaseSettings):
         description="Commit concurrent commands together: one insert, one fsync (false: an "
         "insert per request)",
     )
+    # See it (issue 13): metrics.
+    metrics_open: bool = Field(
+        False, description="Serve /metrics without a key when keys are set (a trusted scraper)"
+    )
 
     def store_options(self) -> StoreOptions:
         return StoreOptions(
@@ -108,6 +115,8 @@ class LedgerServices:
     progress_watch: ProgressWatch = field(default_factory=ProgressWatch)
     # Answers to Idempotency-Key requests, stored in batches after they were sent.
     answers: AnswerWriter = field(init=False)
+    # What this process counts for /metrics (the committer's commands among them).
+    metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
 
     def __post_init__(self) -> None:
         self.answers = AnswerWriter(IdempotencyStore(self.db))
@@ -130,11 +139,19 @@ class LedgerServices:
     async def open_reads(self) -> None:
         await self.reads.open()
 
+    def pool_use(self) -> list[PoolUse]:
+        return pool_use(self.db, self.reads.pool)
+
+    def start_metrics(self) -> None:
+        """A server among several workers samples its pools for the others' scrapes."""
+        self.metrics.sample_pools_every(POOL_SAMPLE_SECONDS, self.pool_use)
+
     async def close_reads(self) -> None:
         await self.reads.close()
 
     def close(self) -> None:
         self._stop.set()
+        self.metrics.close()
         self.rebuilds.stop()
         self.waker.close()
         if self._projector is not None:
@@ -146,10 +163,11 @@ class LedgerServices:
 
 def bootstrap(settings: Settings) -> LedgerServices:
     env = library_environment(settings.store_options())
+    metrics = LedgerMetrics(multiprocess_directory())
     with startup_lock(settings.store_options()):
         if is_postgres(settings.database_url) and settings.database_schema:
             create_schema(settings.store_options())
-        ledger = ProgressLedger(env=env, group_commit=settings.group_commit)
+        ledger = ProgressLedger(env=env, group_commit=settings.group_commit, metrics=metrics)
         db = database_for(ledger.factory.datastore)  # type: ignore[attr-defined]
         keys = LearnerKeys(db)
         keys.create_schema()
@@ -188,4 +206,5 @@ def bootstrap(settings: Settings) -> LedgerServices:
         reads=ProgressReads(db, reads_on_loop),
         waker=waker,
         rebuilds=RebuildJobs(Rebuilder(engine, on_switched=waker.wake)),
+        metrics=metrics,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from bootstrap import LedgerServices, Settings, bootstrap
+from bootstrap.metrics_directory import workers_metrics_directory
 from cli import lifecycle, operations
 from cli.import_file import import_file
 from eventstore.environment import is_postgres
@@ -93,7 +94,12 @@ def serve(host: str, port: int) -> int:
         print(refusal, file=sys.stderr)
         return 2
     # Requests are logged as JSON lines by api.request_log, so uvicorn's own log is off.
-    uvicorn.run("api.main:app", host=host, port=port, access_log=False, workers=settings.workers)
+    with workers_metrics_directory(settings.workers) as shared:
+        if shared is not None:
+            logging.info("metrics of the %d workers are kept in %s", settings.workers, shared)
+        uvicorn.run(
+            "api.main:app", host=host, port=port, access_log=False, workers=settings.workers
+        )
     return 0
 
 

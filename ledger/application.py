@@ -45,7 +45,7 @@ from eventstore.personal_data import KeyMissing, PersonalDataMapper
 from eventstore.postgres_committer_store import PostgresCommandStore
 from eventstore.postgres_recorder import PostgresIdempotentRecorder
 from ledger.command_waiters import decided
-from ledger.committer import Committer, Submission
+from ledger.committer import CommitMetrics, Committer, Submission
 from ledger.committer_store import CommandStore, RecorderStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -70,9 +70,15 @@ def now() -> datetime:
 class ProgressLedger(Application[UUID]):
     name = "ProgressLedger"
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, group_commit: bool = True):
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        group_commit: bool = True,
+        metrics: CommitMetrics | None = None,
+    ):
         """Without `group_commit`, the committer writes every submission in an insert of
-        its own (a batch request is still one submission)."""
+        its own (a batch request is still one submission); `metrics` counts its commands."""
         super().__init__(env)
         # Called with the new head position after every insert that appended events.
         self.on_recorded: list[Callable[[int], None]] = []
@@ -84,6 +90,7 @@ class ProgressLedger(Application[UUID]):
             # A learner erased while their command was in flight fails that command alone.
             apart_on=(IdempotencyKeyTaken, KeyMissing),
             max_batch=None if group_commit else 1,
+            metrics=metrics,
         )
 
     def command_store(self) -> CommandStore:

@@ -23,7 +23,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
@@ -45,6 +45,25 @@ Decision = tuple[Sequence[Any], int] | Exception
 
 def ignore(_: list[Submission]) -> None:
     pass
+
+
+class CommitMetrics(Protocol):
+    """Told what each turn of the committer decided; only counts, on its thread."""
+
+    def decided(self, appended: int, unchanged: int, refused: int, events: int) -> None:
+        """Commands that appended, that had nothing to append, that were refused; and the
+        events written in the turn's insert (0: no insert)."""
+
+    def failed(self, commands: int) -> None:
+        """Commands whose insert failed through no fault of theirs (the database)."""
+
+
+class NoMetrics:
+    def decided(self, appended: int, unchanged: int, refused: int, events: int) -> None:
+        pass
+
+    def failed(self, commands: int) -> None:
+        pass
 
 
 @dataclass(eq=False)
@@ -110,12 +129,15 @@ class Committer:
         on_written: Callable[[int], None],
         apart_on: tuple[type[Exception], ...] = (),
         max_batch: int | None = None,
+        metrics: CommitMetrics | None = None,
     ) -> None:
         """`on_written` hears the new head position after every insert; a shared insert
         that fails with IntegrityError or one of `apart_on` is retried submission by
-        submission; `max_batch` 1 writes every submission in an insert of its own."""
+        submission; `max_batch` 1 writes every submission in an insert of its own;
+        `metrics` counts what was decided."""
         self.store = store
         self.on_written = on_written
+        self.metrics: CommitMetrics = metrics or NoMetrics()
         self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
         if max_batch is not None:
             self.max_batch = max_batch
@@ -272,6 +294,7 @@ class Committer:
                 self._away = error
                 for submission in batch:
                     submission.error = error
+                self.metrics.failed(sum(len(submission.commands) for submission in batch))
                 return
             self.inserts += 1
             self._read_ahead = (read_after, read) if read_after else None
@@ -319,11 +342,12 @@ class Committer:
         last event covers it. What appended nothing is covered by the head (asked for only
         when nothing was written)."""
         head = max(positions, default=0)
-        end = 0
+        end = unchanged = refused = decided = 0
         for submission in batch:
             outcomes: list[Recorded | Exception] = []
             append = outcomes.append
             first = end
+            decided += len(submission.decisions)
             for decision in submission.decisions:
                 if isinstance(decision, tuple):
                     appended, version = decision
@@ -332,12 +356,15 @@ class Committer:
                         names = [type(event).__name__ for event in appended]
                         append(Recorded(names, positions[end - 1], version))
                     else:
+                        unchanged += 1
                         head = head or self.store.head_position()
                         append(Recorded([], head, version))
                 else:
+                    refused += 1
                     append(decision)
             submission.outcomes = outcomes
             submission.position = positions[end - 1] if end > first else 0
+        self.metrics.decided(decided - unchanged - refused, unchanged, refused, len(positions))
         if positions:
             self.on_written(head)
 

@@ -95,6 +95,16 @@ class ParkedEvents:
             row = cursor.fetchone()
         return int(row["n"]) if row else 0
 
+    def counts(self) -> dict[int, tuple[int, int]]:
+        """Generation → (parked events, held streams), for generations that have any."""
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT generation, COUNT(*) AS events, COUNT(DISTINCT stream) AS streams "
+                f"FROM {self.table} GROUP BY generation"
+            )
+            rows = cursor.fetchall()
+        return {int(r["generation"]): (int(r["events"]), int(r["streams"])) for r in rows}
+
     def park_again(self, generation: int, position: int, error: str) -> None:
         """A retry failed again: the newest error."""
         with self.db.transaction() as cursor:
