@@ -382,16 +382,19 @@ class Fold:
         position: int,
     ) -> None:
         if enrollment.percentage is not None and progress.percentage != enrollment.percentage:
-            data = {
+            progressed: dict[str, Any] = {
                 "percentage": progress.percentage,
                 "previous_percentage": enrollment.percentage,
                 "completed_units": progress.completed_units,
                 "total_units": progress.total_units,
             }
-            self._signal(position, COURSE_PROGRESSED, enrollment, recorded_at, data)
+            self._signal(position, COURSE_PROGRESSED, enrollment, recorded_at, progressed)
         if not was_completed and enrollment.completed_at is not None:
-            data = {"completed_at": enrollment.completed_at, "percentage": progress.percentage}
-            self._signal(position, COURSE_COMPLETED, enrollment, recorded_at, data)
+            completed: dict[str, Any] = {
+                "completed_at": enrollment.completed_at,
+                "percentage": progress.percentage,
+            }
+            self._signal(position, COURSE_COMPLETED, enrollment, recorded_at, completed)
 
     def _signal(
         self,

@@ -107,7 +107,8 @@ OUTBOX_COLUMNS = "subscription_id, position, seq, event_type, enrollment_id, occ
 @lru_cache(maxsize=16)
 def outbox_insert(db_is_postgres: bool, outbox: str, subscribed: str, guard: str = "") -> str:
     """One statement: the batch's signals (one JSON parameter) fanned out to every subscription
-    of their type. `guard`: a condition the rows need (the one-statement batch's claim)."""
+    of their type, numbered (delivery_id) in log order. `guard`: a condition the rows need
+    (the one-statement batch's claim)."""
     conflict = f"ON CONFLICT ({', '.join(OUTBOX_KEY)}) DO NOTHING"
     if db_is_postgres:
         return (
@@ -117,7 +118,7 @@ def outbox_insert(db_is_postgres: bool, outbox: str, subscribed: str, guard: str
             "FROM json_to_recordset(%s::json) AS e(position BIGINT, seq INTEGER, "
             "event_type TEXT, enrollment_id TEXT, occurred_at TEXT, data JSON) "
             f"JOIN {subscribed} t ON t.event_type = e.event_type "
-            f"{'WHERE ' + guard if guard else ''} {conflict}"
+            f"{'WHERE ' + guard if guard else ''} ORDER BY e.seq {conflict}"
         )
     field = "json_extract(e.value, '$.{}')".format
     return (
@@ -127,7 +128,7 @@ def outbox_insert(db_is_postgres: bool, outbox: str, subscribed: str, guard: str
         f"{field('data')} FROM json_each(%s) AS e "
         f"JOIN {subscribed} t ON t.event_type = {field('event_type')} "
         # WHERE: SQLite's parser needs it before ON CONFLICT after a SELECT.
-        f"WHERE {guard or 'true'} {conflict}"
+        f"WHERE {guard or 'true'} ORDER BY {field('seq')} {conflict}"
     )
 
 

@@ -45,7 +45,7 @@ class DeliveryOptions:
 def backoff(attempts: int, options: DeliveryOptions) -> float:
     """Exponential, with jitter (half fixed, half random) so that receivers coming back
     are not hit by every worker at once."""
-    ceiling = min(options.backoff_max_seconds, options.backoff_seconds * 2 ** (attempts - 1))
+    ceiling: float = min(options.backoff_max_seconds, options.backoff_seconds * 2 ** (attempts - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
