@@ -15,6 +15,7 @@ COPY ledger ./ledger
 COPY projections ./projections
 COPY api ./api
 COPY cli ./cli
+COPY webhooks ./webhooks
 RUN pip install . && useradd --system --no-create-home ledger
 
 # The SQLite default needs a writable directory; on PostgreSQL nothing is written here.

@@ -33,6 +33,7 @@ from api.routers import (
     metrics,
     progress,
     projections,
+    webhooks,
 )
 from bootstrap import Settings, bootstrap
 from projections.collector import tune_garbage_collector
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.settings.embedded_projection:
             services.start_projection()
             services.ledger.on_recorded.append(lambda _: services.waker.wake())
+        if services.settings.deliver_webhooks:
+            services.start_delivery()
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
         await services.open_reads()
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history.router, dependencies=[requires("read")])
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(learners.router, dependencies=[requires_for_every_method("admin")])
+    app.include_router(webhooks.router, dependencies=[requires_for_every_method("admin")])
     app.include_router(health.router)
     app.include_router(metrics.router)  # its own rule: `read`, unless LEDGER_METRICS_OPEN
     # Outermost last: log → metrics → who may ask → body limits → Idempotency-Key → HEAD as

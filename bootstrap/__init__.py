@@ -29,10 +29,12 @@ from eventstore.wakers import PostgresWaker, SqliteWaker, Waker
 from ledger.application import ProgressLedger
 from projections.engine import ProjectionEngine
 from projections.generations import Generations
+from projections.outbox import create_outbox_tables
 from projections.parking import ParkedEvents
 from projections.progress_reads import ProgressReads
 from projections.rebuilds import Rebuilder, RebuildJobs
 from projections.stall import ProgressWatch
+from webhooks.deliverer import Deliverer, DeliveryOptions
 
 
 class Settings(BaseSettings):
@@ -86,6 +88,29 @@ class Settings(BaseSettings):
         False, description="Serve /metrics without a key when keys are set (a trusted scraper)"
     )
 
+    # Webhooks out (issue 12).
+    deliver_webhooks: bool = Field(
+        True, description="`serve` delivers webhooks in its process (`deliver` runs apart)"
+    )
+    webhook_retry_seconds: float = Field(
+        86_400.0, gt=0, description="How long a delivery is retried before it is given up"
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="One attempt's timeout")
+    webhook_backoff_seconds: float = Field(
+        1.0, gt=0, description="The first retry's mean wait; doubled each attempt, with jitter"
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, description="Subscriptions one process delivers to at once"
+    )
+
+    def delivery_options(self) -> DeliveryOptions:
+        return DeliveryOptions(
+            retry_seconds=self.webhook_retry_seconds,
+            timeout_seconds=self.webhook_timeout_seconds,
+            backoff_seconds=self.webhook_backoff_seconds,
+            concurrency=self.webhook_concurrency,
+        )
+
     def store_options(self) -> StoreOptions:
         return StoreOptions(
             database_url=self.database_url,
@@ -117,6 +142,8 @@ class LedgerServices:
     answers: AnswerWriter = field(init=False)
     # What this process counts for /metrics (the committer's commands among them).
     metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
+    # The webhook delivery worker, when this process runs one.
+    deliverer: Deliverer | None = None
 
     def __post_init__(self) -> None:
         self.answers = AnswerWriter(IdempotencyStore(self.db))
@@ -131,6 +158,12 @@ class LedgerServices:
             daemon=True,
         )
         self._projector.start()
+
+    def start_delivery(self) -> Deliverer:
+        """Delivers webhooks on background threads of this process."""
+        self.deliverer = Deliverer(self.db, self.settings.delivery_options())
+        self.deliverer.start()
+        return self.deliverer
 
     @property
     def projects_here(self) -> bool:
@@ -152,6 +185,8 @@ class LedgerServices:
     def close(self) -> None:
         self._stop.set()
         self.metrics.close()
+        if self.deliverer is not None:
+            self.deliverer.close()
         self.rebuilds.stop()
         self.waker.close()
         if self._projector is not None:
@@ -176,6 +211,7 @@ def bootstrap(settings: Settings) -> LedgerServices:
         generations = Generations(db)
         generations.create_schema(default_rules=settings.rules)
         ParkedEvents(db).create_schema()
+        create_outbox_tables(db)
     engine = ProjectionEngine(
         ledger.recorder, ledger.mapper, generations, batch_size=settings.projection_batch_size
     )

@@ -22,6 +22,7 @@ from eventstore.idempotency_keys import forget_requests_of
 from eventstore.learner_keys import LearnerKey
 from eventstore.shredding import shred
 from projections.audit import ENVELOPE, EventLog
+from projections.outbox import forget_deliveries_of
 from projections.parking import forget_streams
 from projections.progress_tables import GenerationTables, delete_enrollments
 
@@ -60,6 +61,7 @@ def erase_learner(services: LedgerServices, learner_id: str, acting: Acting = SY
         for generation in generations:
             delete_enrollments(cursor, GenerationTables(db, generation.number), names)
         forget_streams(cursor, db, names)
+        forget_deliveries_of(cursor, db, names)
         forget_requests_of(db, cursor, names, [learner_id, *names])
         services.keys.destroy(cursor, key, streams)
     shredded = shred(db)

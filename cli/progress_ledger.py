@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="key", help="a label for logs and 403 messages")
 
     commands.add_parser("project", help="keep the live projection current (its own process)")
+    commands.add_parser(
+        "deliver", help="deliver webhooks from the outbox (its own process; `serve` also does)"
+    )
 
     rebuild = commands.add_parser(
         "rebuild", help="replay every event from position 0 into a new generation, then switch"
@@ -76,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "project":
             return project(services)
+        if args.command == "deliver":
+            return deliver(services)
         if args.command == "rebuild":
             return rebuild(services, args.rules, args.dry_run)
         if args.command == "import":
@@ -160,6 +165,16 @@ def project(services: LedgerServices) -> int:
     # Its states and modules live as long as the process: no collection should walk them.
     tune_garbage_collector()
     services.engine.follow_live(stop, services.waker, may_project=services.projector_lock)
+    return 0
+
+
+def deliver(services: LedgerServices) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print("delivering webhooks; Ctrl-C to stop", file=sys.stderr)
+    services.start_delivery()
+    stop.wait()
     return 0
 
 

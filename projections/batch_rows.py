@@ -10,6 +10,7 @@ import orjson
 
 from eventstore.database import Database
 from projections.fold import Fold, course_key, unit_numbers
+from projections.outbox import Signal
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class BatchRows:
     new_units: list[tuple[Any, ...]] = field(default_factory=list)
     # Enrollments of erased learners: every row of theirs is deleted.
     erased: list[str] = field(default_factory=list)
+    # What the live projection's webhooks tell (projections/outbox.py), in log order.
+    signals: list[Signal] = field(default_factory=list)
 
 
 def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
@@ -43,7 +46,12 @@ def batch_rows(fold: Fold, rules: str, db: Database) -> BatchRows:
         for c in (fold.courses[course_id] for course_id in sorted(changes.courses))
     ]
     rows = BatchRows(
-        list(changes.removed_units), course_rows, [], [], erased=sorted(changes.erased)
+        list(changes.removed_units),
+        course_rows,
+        [],
+        [],
+        erased=sorted(changes.erased),
+        signals=fold.signals or [],
     )
     enrolled = changes.enrolled
     for enrollment_id in sorted(changes.enrollments):

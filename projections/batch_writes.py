@@ -24,6 +24,13 @@ from eventstore.database import (
 )
 from projections.batch_rows import BatchRows
 from projections.generations import Generation
+from projections.outbox import (
+    OUTBOX,
+    SUBSCRIBED_TYPES,
+    outbox_insert,
+    signals_json,
+    write_signals,
+)
 from projections.progress_tables import (
     COURSE_PROGRESS_COLUMNS,
     COURSE_STRUCTURE_COLUMNS,
@@ -62,10 +69,15 @@ BATCH_COLUMNS = (
 
 @lru_cache(maxsize=64)
 def batch_statement(
-    generations_table: str, course_progress: str, unit_progress: str, present: tuple[bool, ...]
+    generations_table: str,
+    course_progress: str,
+    unit_progress: str,
+    present: tuple[bool, ...],
+    outbox: tuple[str, str] | None = None,
 ) -> str:
     """Claim, then upserts of existing enrollments' rows and inserts of new ones, for the
-    kinds of rows `present` (progress, units, new progress, new units), one JSON each."""
+    kinds of rows `present` (progress, units, new progress, new units), one JSON each; then,
+    given `outbox` (its table and the subscribed types'), the webhook outbox's rows."""
     ctes = [
         f"claim AS (UPDATE {generations_table} SET position = %s "
         "WHERE generation = %s AND position = %s "
@@ -86,6 +98,9 @@ def batch_statement(
         else:
             statement = upsert_statement(table, columns, key, source)
         ctes.append(f"rows_{index} AS ({statement})")
+    if outbox is not None:
+        insert = outbox_insert(True, *outbox, guard="EXISTS (SELECT FROM claim)")
+        ctes.append(f"outbox AS ({insert})")
     return f"WITH {', '.join(ctes)} SELECT generation FROM claim"
 
 
@@ -101,6 +116,7 @@ class BatchWrites:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.generations_table = db.table(GENERATIONS)
+        self.outbox_tables = (db.table(OUTBOX), db.table(SUBSCRIBED_TYPES))
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -124,11 +140,13 @@ class BatchWrites:
         with self.db.transaction() as cursor:
             self._claim(cursor, generation, position)
             self._write_rows(cursor, tables, rows)
+            write_signals(cursor, self.db, rows.signals)
 
     def write_rows(self, generation: Generation, rows: BatchRows) -> None:
         """Writes rows without moving the position: a retried parked event, behind it."""
         with self.db.transaction() as cursor:
             self._write_rows(cursor, GenerationTables(self.db, generation.number), rows)
+            write_signals(cursor, self.db, rows.signals)
 
     def _in_one_statement(self, rows: BatchRows) -> bool:
         kinds = (rows.progress, rows.units, rows.new_progress, rows.new_units)
@@ -154,12 +172,18 @@ class BatchWrites:
         kinds = (rows.progress, rows.units, rows.new_progress, rows.new_units)
         present = tuple(bool(kind) for kind in kinds)
         statement = batch_statement(
-            self.generations_table, tables.course_progress, tables.unit_progress, present
+            self.generations_table,
+            tables.course_progress,
+            tables.unit_progress,
+            present,
+            self.outbox_tables if rows.signals else None,
         )
         params: list[Any] = [position, generation.number, generation.position]
         for columns, kind in zip(BATCH_COLUMNS, kinds, strict=True):
             if kind:
                 params.append(json_rows(columns, kind))
+        if rows.signals:
+            params.append(signals_json(rows.signals))
         if connection is not None:
             claimed = connection.execute(statement, params).fetchone()
         else:

@@ -34,6 +34,7 @@ from projections.fold import (
     course_key,
 )
 from projections.generations import Generation, Generations
+from projections.outbox import Signal
 from projections.parking import HELD_BEHIND, ParkedEvents
 from projections.progress_tables import GenerationTables
 from projections.rules import rule_named
@@ -141,7 +142,9 @@ class ProjectionEngine:
                 return None if enrollment is None else course_key(enrollment.course_id)
 
             records = self._park_held(generation, records, held, course_of)
-        fold = Fold(rule_named(generation.rules), courses, enrollments, erased)
+        # Only the live generation feeds the webhook outbox: a rebuild or replay sends nothing.
+        signals: list[Signal] | None = [] if generation.status == "live" else None
+        fold = Fold(rule_named(generation.rules), courses, enrollments, erased, signals)
         fold.apply_records(records)
         return FoldedBatch(
             rows=batch_rows(fold, generation.rules, db),

@@ -20,6 +20,15 @@ from domain.identifiers import course_aggregate_id
 if TYPE_CHECKING:
     from eventstore.log_reader import Record
 
+from projections.outbox import (
+    COURSE_COMPLETED,
+    COURSE_PROGRESSED,
+    ENROLLMENT_WITHDRAWN,
+    LEARNER_ERASED,
+    UNIT_COMPLETED,
+    UNIT_REVOKED,
+    Signal,
+)
 from projections.rules import Progress, Rule, count_percentage
 
 
@@ -54,6 +63,9 @@ class EnrollmentState:
     withdrawn: bool = False
     completed_at: datetime | None = None
     attempt: int = 1
+    # The course percentage as last written (None: not known), so the live projection can
+    # tell a change (course.progressed).
+    percentage: float | None = None
 
 
 def unit_numbers(
@@ -135,9 +147,12 @@ class Fold:
         courses: dict[str, CourseState],
         enrollments: dict[str, EnrollmentState],
         erased: set[str] | None = None,
+        signals: list[Signal] | None = None,
     ) -> None:
         """`erased`: enrollments known to belong to erased learners (their events are
-        passed over: the learner's key is gone, so no one is there to count)."""
+        passed over: the learner's key is gone, so no one is there to count). `signals`:
+        where to note what webhooks tell (the live projection's only; None: nothing noted)."""
+        self.signals = signals
         self.rule = rule
         self.courses = courses
         self.enrollments = enrollments
@@ -224,6 +239,7 @@ class Fold:
             enrolled_at=timestamp,
             updated_at=timestamp,
             position=position,
+            percentage=0.0,
         )
         self.enrollments[originator_id] = enrollment
         self.changes.enrolled.add(originator_id)
@@ -251,9 +267,13 @@ class Fold:
             # holds once in UTC (which the database would refuse, or fail to read back):
             # raises OverflowError, and the engine parks the event.
             occurred_at.astimezone(UTC)
-        enrollment.completed_units.setdefault(completed["unit_id"], occurred_at)
+        unit_id = completed["unit_id"]
         timestamp = completed["timestamp"]
-        self.changes.touch_unit(originator_id, completed["unit_id"], timestamp)
+        if self.signals is not None and unit_id not in enrollment.completed_units:
+            data = {"unit_id": unit_id, "occurred_at": occurred_at}
+            self._signal(position, UNIT_COMPLETED, enrollment, timestamp, data)
+        enrollment.completed_units.setdefault(unit_id, occurred_at)
+        self.changes.touch_unit(originator_id, unit_id, timestamp)
         self._after_change(enrollment, timestamp, position, occurred_at)
 
     def _module_revoked(self, originator_id: str, revoked: dict[str, Any], position: int) -> None:
@@ -266,8 +286,11 @@ class Fold:
 
     def _unit_revoked(self, originator_id: str, revoked: dict[str, Any], position: int) -> None:
         enrollment = self.enrollments[originator_id]
-        enrollment.completed_units.pop(revoked["unit_id"], None)
         timestamp = revoked["timestamp"]
+        was_completed = enrollment.completed_units.pop(revoked["unit_id"], None)
+        if self.signals is not None and was_completed is not None:
+            data = {"unit_id": revoked["unit_id"]}
+            self._signal(position, UNIT_REVOKED, enrollment, timestamp, data)
         self.changes.touch_unit(originator_id, revoked["unit_id"], timestamp)
         self._after_change(enrollment, timestamp, position)
 
@@ -285,6 +308,8 @@ class Fold:
     def _withdrawn(self, originator_id: str, withdrawn: dict[str, Any], position: int) -> None:
         enrollment = self.enrollments[originator_id]
         enrollment.withdrawn = True
+        if self.signals is not None:
+            self._signal(position, ENROLLMENT_WITHDRAWN, enrollment, withdrawn["timestamp"], {})
         self._after_change(enrollment, withdrawn["timestamp"], position, rule_inputs_changed=False)
 
     def _reenrolled(self, originator_id: str, reenrolled: dict[str, Any], position: int) -> None:
@@ -292,7 +317,7 @@ class Fold:
         enrollment.withdrawn = False
         self._after_change(enrollment, reenrolled["timestamp"], position, rule_inputs_changed=False)
 
-    def _erased(self, originator_id: str, _: dict[str, Any], __: int) -> None:
+    def _erased(self, originator_id: str, erased: dict[str, Any], position: int) -> None:
         """The learner was erased: their rows go (the erasure deleted them already, unless
         this projection had not reached the stream yet)."""
         self.erased.add(originator_id)
@@ -303,6 +328,17 @@ class Fold:
         changes.units.pop(originator_id, None)
         enrollment = self.enrollments.pop(originator_id, None)
         if enrollment is not None:
+            if self.signals is not None:
+                # Names only the enrollment and the course: the learner's id is theirs.
+                self.signals.append(
+                    (
+                        position,
+                        LEARNER_ERASED,
+                        originator_id,
+                        erased["timestamp"],
+                        {"enrollment_id": originator_id, "course_id": enrollment.course_id},
+                    )
+                )
             in_course = self._by_course.get(enrollment.course_id, [])
             self._by_course[enrollment.course_id] = [e for e in in_course if e is not enrollment]
 
@@ -327,11 +363,56 @@ class Fold:
             return
         progress = self.progress(enrollment)
         threshold = self.courses[enrollment.course_id].completion_threshold
+        was_completed = enrollment.completed_at is not None
         if progress.total_units > 0 and progress.percentage >= threshold:
             if enrollment.completed_at is None:
                 enrollment.completed_at = occurred_at or recorded_at
         else:
             enrollment.completed_at = None
+        if self.signals is not None:
+            self._signal_progress(enrollment, progress, was_completed, recorded_at, position)
+        enrollment.percentage = progress.percentage
+
+    def _signal_progress(
+        self,
+        enrollment: EnrollmentState,
+        progress: Progress,
+        was_completed: bool,
+        recorded_at: datetime,
+        position: int,
+    ) -> None:
+        if enrollment.percentage is not None and progress.percentage != enrollment.percentage:
+            progressed: dict[str, Any] = {
+                "percentage": progress.percentage,
+                "previous_percentage": enrollment.percentage,
+                "completed_units": progress.completed_units,
+                "total_units": progress.total_units,
+            }
+            self._signal(position, COURSE_PROGRESSED, enrollment, recorded_at, progressed)
+        if not was_completed and enrollment.completed_at is not None:
+            completed: dict[str, Any] = {
+                "completed_at": enrollment.completed_at,
+                "percentage": progress.percentage,
+            }
+            self._signal(position, COURSE_COMPLETED, enrollment, recorded_at, completed)
+
+    def _signal(
+        self,
+        position: int,
+        event_type: str,
+        enrollment: EnrollmentState,
+        recorded_at: datetime,
+        data: dict[str, Any],
+    ) -> None:
+        """Notes what a webhook tells, with who and which course (the outbox's data)."""
+        assert self.signals is not None
+        data = {
+            "enrollment_id": enrollment.enrollment_id,
+            "learner_id": enrollment.learner_id,
+            "course_id": enrollment.course_id,
+            **data,
+        }
+        self.signals.append((position, event_type, enrollment.enrollment_id, recorded_at, data))
 
 
 def apply_structure_change(

@@ -85,6 +85,7 @@ def enrollment_state(db: Database, row: Row) -> EnrollmentState:
         withdrawn=bool(row["withdrawn"]),
         completed_at=db.read_timestamp(row["completed_at"]),
         attempt=int(row["attempt"] or 1),
+        percentage=float(row["percentage"]),
     )
 
 

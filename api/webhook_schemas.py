@@ -1,0 +1,79 @@
+"""Request and response bodies of /v1/webhooks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
+
+from api.schemas import Strict
+from webhooks.subscriptions import SECRET_PREFIX
+
+EventType = Literal[
+    "unit.completed",
+    "unit.revoked",
+    "course.completed",
+    "course.progressed",
+    "enrollment.withdrawn",
+    "learner.erased",
+]
+
+
+def standard_webhooks_secret(secret: str) -> str:
+    """`whsec_` and the base64 of 24 to 64 random bytes, as Standard Webhooks has it."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"a secret starts with {SECRET_PREFIX!r}")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except binascii.Error as error:
+        raise ValueError("a secret is whsec_ and base64") from error
+    if not 24 <= len(key) <= 64:
+        raise ValueError("a secret holds 24 to 64 bytes")
+    return secret
+
+
+class WebhookIn(Strict):
+    url: Annotated[AnyHttpUrl, Field(description="Where deliveries are POSTed (http or https)")]
+    event_types: Annotated[list[EventType], Field(min_length=1)]
+    secret: Annotated[
+        str | None,
+        AfterValidator(lambda s: s if s is None else standard_webhooks_secret(s)),
+        Field(description="whsec_ and base64; made for you when left out"),
+    ] = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+
+
+class WebhookCreated(WebhookOut):
+    secret: Annotated[str, Field(description="Shown once: verify signatures with it")]
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: int
+    event_id: str
+    event_type: str
+    position: int
+    enrollment_id: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    first_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]

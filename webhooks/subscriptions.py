@@ -1,0 +1,185 @@
+"""Webhook subscriptions and their deliveries as the API shows them: create, list, delete,
+the deliveries of one, and redelivery."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from domain.errors import NotFoundError
+from eventstore.database import Database, Row
+from projections.outbox import OUTBOX, SUBSCRIBED_TYPES, SUBSCRIPTIONS
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: int
+    event_id: str
+    event_type: str
+    position: int
+    enrollment_id: str
+    status: str
+    attempts: int
+    first_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+def event_id(position: int, event_type: str, enrollment_id: str) -> str:
+    """The CloudEvent's id: the same event has it in every subscription and every attempt."""
+    return f"{position}:{event_type}:{enrollment_id}"
+
+
+def moment(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)
+
+
+class Subscriptions:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.subscriptions = db.table(SUBSCRIPTIONS)
+        self.types = db.table(SUBSCRIBED_TYPES)
+        self.outbox = db.table(OUTBOX)
+
+    def create(self, url: str, event_types: list[str], secret: str) -> Subscription:
+        """Events the live projection applies from the commit on are delivered to it."""
+        subscription = Subscription(
+            subscription_id=f"wh_{uuid.uuid4().hex}",
+            url=url,
+            event_types=sorted(set(event_types)),
+            created_at=datetime.now(UTC).isoformat(),
+            secret=secret,
+        )
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.subscriptions} "
+                "(subscription_id, url, secret, event_types, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (
+                    subscription.subscription_id,
+                    url,
+                    secret,
+                    orjson.dumps(subscription.event_types).decode(),
+                    subscription.created_at,
+                ),
+            )
+            cursor.executemany(
+                f"INSERT INTO {self.types} (event_type, subscription_id) VALUES (%s, %s)",
+                [(t, subscription.subscription_id) for t in subscription.event_types],
+            )
+        return subscription
+
+    def all(self) -> list[Subscription]:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT * FROM {self.subscriptions} ORDER BY created_at")
+            return [self._of_row(row) for row in cursor.fetchall()]
+
+    def get(self, subscription_id: str) -> Subscription:
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.subscriptions} WHERE subscription_id = %s",
+                (subscription_id,),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"webhook {subscription_id!r} does not exist", field="subscription_id"
+            )
+        return self._of_row(row)
+
+    def delete(self, subscription_id: str) -> None:
+        """Nothing more is written or sent for it; its deliveries go with it."""
+        self.get(subscription_id)
+        with self.db.transaction() as cursor:
+            for table in (self.types, self.outbox, self.subscriptions):
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE subscription_id = %s", (subscription_id,)
+                )
+
+    def deliveries(
+        self, subscription_id: str, *, status: str | None, after: int, limit: int
+    ) -> list[Delivery]:
+        """In the order they were written, from the one after delivery `after`."""
+        self.get(subscription_id)
+        where = "subscription_id = %s AND delivery_id > %s"
+        params: list[Any] = [subscription_id, after]
+        if status is not None:
+            where += " AND status = %s"
+            params.append(status)
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.outbox} WHERE {where} ORDER BY delivery_id LIMIT %s",
+                [*params, limit],
+            )
+            return [delivery_of(row) for row in cursor.fetchall()]
+
+    def redeliver(self, subscription_id: str, delivery_id: int) -> None:
+        """Sends the delivery again (delivered or given up), ahead of the pending ones after it
+        in log order, with a fresh retry period."""
+        self.get(subscription_id)
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {self.outbox} SET status = 'pending', first_attempt_at = NULL "
+                "WHERE subscription_id = %s AND delivery_id = %s RETURNING delivery_id",
+                (subscription_id, delivery_id),
+            )
+            if cursor.fetchone() is None:
+                raise NotFoundError(
+                    f"webhook {subscription_id!r} has no delivery {delivery_id}",
+                    field="delivery_id",
+                )
+            cursor.execute(
+                f"UPDATE {self.subscriptions} SET next_attempt_at = 0 WHERE subscription_id = %s",
+                (subscription_id,),
+            )
+
+    @staticmethod
+    def _of_row(row: Row) -> Subscription:
+        return Subscription(
+            subscription_id=row["subscription_id"],
+            url=row["url"],
+            event_types=orjson.loads(row["event_types"]),
+            created_at=row["created_at"],
+            secret=row["secret"],
+        )
+
+
+def delivery_of(row: Row) -> Delivery:
+    return Delivery(
+        delivery_id=int(row["delivery_id"]),
+        event_id=event_id(int(row["position"]), row["event_type"], row["enrollment_id"]),
+        event_type=row["event_type"],
+        position=int(row["position"]),
+        enrollment_id=row["enrollment_id"],
+        status=row["status"],
+        attempts=int(row["attempts"]),
+        first_attempt_at=moment(row["first_attempt_at"]),
+        last_attempt_at=moment(row["last_attempt_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        delivered_at=moment(row["delivered_at"]),
+    )
