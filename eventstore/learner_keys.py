@@ -15,7 +15,7 @@ import hashlib
 import secrets
 import threading
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -136,6 +136,43 @@ class LearnerKeys:
         self._remember(found.values())
         for stream, key_id in streams.items():
             self._stream_keys[UUID(stream)] = key_id
+        return found
+
+    def name_streams(self, owners: Mapping[UUID, str]) -> dict[str, LearnerKey]:
+        """Names each stream (an xAPI statement's) as its owner's, so that its personal
+        fields are sealed under their key and erasure finds it; keys are made for owners who
+        have none. One transaction."""
+        learner_ids = sorted(set(owners.values()))
+        with self.db.transaction() as cursor:
+            found = self._select(cursor, learner_ids)
+            missing = [learner for learner in learner_ids if learner not in found]
+            if missing:
+                now = self.db.timestamp(datetime.now(UTC))
+                cursor.insert_new(
+                    self.keys,
+                    ("key_id", "learner_id", "secret", "created_at"),
+                    ("learner_id",),
+                    [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
+                )
+                found.update(self._select(cursor, missing))
+            cursor.insert_new(
+                self.enrollments,
+                ("enrollment_id", "key_id"),
+                ("enrollment_id",),
+                sorted((str(stream), found[owner].key_id) for stream, owner in owners.items()),
+            )
+            # A stream named before keeps its first owner (the insert left it alone).
+            named: dict[UUID, str] = {}
+            for chunk in chunks(sorted(str(stream) for stream in owners)):
+                cursor.execute(
+                    f"SELECT enrollment_id, key_id FROM {self.enrollments} "
+                    f"WHERE enrollment_id IN ({placeholders(chunk)})",
+                    chunk,
+                )
+                rows = cursor.fetchall()
+                named.update((UUID(row["enrollment_id"]), str(row["key_id"])) for row in rows)
+        self._remember(found.values())
+        self._stream_keys.update(named)
         return found
 
     def _select(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:

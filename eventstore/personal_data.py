@@ -30,6 +30,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from domain.enrollment import Enrollment
 from domain.erasure import ERASED
 from domain.errors import NotFoundError
+from domain.xapi import Statement
 from eventstore.learner_keys import LearnerKeys
 
 SEALED = "_sealed_"
@@ -54,6 +55,8 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
             Enrollment.Erased,
         )
     },
+    # The statement names its actor, maybe instructors and a team: all of it is sealed.
+    Statement.Received: ("statement",),
 }
 # Events that end a stream's personal data: its key is not to be used again.
 ERASURE_EVENTS: frozenset[type[Any]] = frozenset({Enrollment.Erased})

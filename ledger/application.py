@@ -147,6 +147,17 @@ class ProgressLedger(Application[UUID]):
         batch."""
         return (await decided(self.committer, self.submission([command], acting))).only()
 
+    async def decide_whole(self, commands: Sequence[Command], acting: Acting) -> list[Recorded]:
+        """`decide` for commands that are written all together or not at all: every record,
+        or the first refusal raised."""
+        submission = self.submission(commands, acting)
+        submission.whole = True
+        outcomes = (await decided(self.committer, submission)).checked().outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return [outcome for outcome in outcomes if isinstance(outcome, Recorded)]
+
     # Courses -----------------------------------------------------------------
 
     def create_course(

@@ -1,0 +1,172 @@
+"""The xAPI intake: statements in, one whole submission to the committer out.
+
+A request's statements are checked (domain/xapi_validation.py) and stamped (`id`, `stored`,
+`authority`, `version`), each is named as its actor's stream under their key (so the
+statement is sealed under it and erasure finds it), the activities they are about are
+looked up (one read each distinct IRI), and every command they make (keep, void, count)
+goes to the committer as one submission, written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.acting import Acting
+from domain.commands import Command
+from domain.identifiers import activity_aggregate_id, statement_aggregate_id
+from domain.xapi import Activity, Statement
+from domain.xapi_commands import CountStatement, ReceiveStatement, VoidStatement
+from domain.xapi_statements import (
+    activity_of,
+    canonical,
+    comparable,
+    counts,
+    learner_of,
+    owner_of,
+    stamped,
+    voided_target,
+)
+from domain.xapi_validation import InvalidStatement, check_statement
+from eventstore.learner_keys import LearnerKey
+from ledger.application import ProgressLedger, now
+
+
+@dataclass(frozen=True)
+class IntakeOptions:
+    # Which identifier of the actor names the learner: account (its name), mbox or openid.
+    learner_identifier: str = "account"
+    # Enroll a learner in the course on their first statement that counts.
+    enroll: bool = False
+    # The `homePage` of the authority account the LRS sets (the API key's name is its name).
+    authority_home_page: str = "urn:progress-ledger:api-key"
+
+
+class StatementIntake:
+    def __init__(self, ledger: ProgressLedger, options: IntakeOptions) -> None:
+        self.ledger = ledger
+        self.options = options
+
+    def receive(self, sent: Sequence[Any], acting: Acting, version: str, path: str) -> list[str]:
+        """Keeps the statements (all or none) and does what they say; their ids, in order.
+        Raises InvalidStatement (nothing kept) or the refusal of the batch (a conflict)."""
+        for index, statement in enumerate(sent):
+            check_statement(statement, path.format(index=index))
+        at = now()
+        authority = {
+            "objectType": "Agent",
+            "account": {"homePage": self.options.authority_home_page, "name": acting.actor},
+        }
+        statements = [stamped(statement, at, authority, version) for statement in sent]
+        ids = [statement["id"] for statement in statements]
+        if len(set(ids)) != len(ids):
+            raise InvalidStatement("the same statement id appears twice in the batch", field="id")
+        targets = self._voided_targets(statements)
+        links = self._links(statements, targets.values())
+        identifier = self.options.learner_identifier
+        owners = {
+            statement_aggregate_id(s["id"]): owner_of(s["actor"], identifier) for s in statements
+        }
+        keys = self.ledger.learner_keys().name_streams(owners)
+        commands: list[Command] = []
+        pairs: list[tuple[str, str]] = []
+        for original, statement in zip(sent, statements, strict=True):
+            activity_id = activity_of(statement)
+            receive = ReceiveStatement(
+                statement["id"],
+                canonical(statement),
+                comparable(original),
+                activity_id,
+                activity_id is not None and activity_id in links,
+            )
+            commands.append(receive)
+            target = targets.get(voided_target(statement) or "")
+            if target is not None:
+                commands.append(VoidStatement(target["id"], receive))
+            for counted, revoke in ((statement, False), (target, True)):
+                if counted is None or not counts(counted):
+                    continue
+                link = links.get(activity_of(counted) or "")
+                learner = learner_of(counted["actor"], identifier)
+                if link is None or learner is None or learner not in keys:
+                    continue
+                course_id, unit_id, module_id = link.target
+                pairs.append((learner, course_id))
+                commands.append(
+                    CountStatement(
+                        receive,
+                        learner,
+                        course_id,
+                        unit_id,
+                        module_id,
+                        keys[learner].enrollment_id(course_id),
+                        revoke,
+                        self.options.enroll,
+                        datetime.fromisoformat(statement["timestamp"]),
+                        at,
+                        Acting(acting.actor, f"xAPI statement {statement['id']}"),
+                    )
+                )
+        if pairs and self.options.enroll:
+            self._name_enrollments(pairs, keys)
+        submission = self.ledger.submission(commands, acting)
+        submission.whole = True
+        self.ledger.committer.run(submission).checked()
+        for outcome in submission.outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return ids
+
+    def _voided_targets(self, statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The statements voided by these, by id, that a voiding still affects: stored (or in
+        this batch), not voided already, not voiding statements themselves."""
+        in_batch = {statement["id"]: statement for statement in statements}
+        found: dict[str, dict[str, Any]] = {}
+        for statement in statements:
+            target_id = voided_target(statement)
+            if target_id is None:
+                continue
+            target = in_batch.get(target_id) or self._stored(target_id)
+            if target is not None and voided_target(target) is None:
+                found[target_id] = target
+        return found
+
+    def stored(self, statement_id: str) -> Statement | None:
+        """The statement kept under this id, voided or not."""
+        try:
+            kept: object = self.ledger.repository.get(statement_aggregate_id(statement_id))
+        except AggregateNotFoundError:
+            return None
+        return kept if isinstance(kept, Statement) else None
+
+    def _stored(self, statement_id: str) -> dict[str, Any] | None:
+        kept = self.stored(statement_id)
+        if kept is None or kept.voided_by is not None:
+            return None
+        try:
+            statement: dict[str, Any] = json.loads(kept.statement)
+        except ValueError:  # its learner was erased
+            return None
+        return statement
+
+    def _links(self, statements: list[dict[str, Any]], targets: Any) -> dict[str, Activity]:
+        iris = {activity_of(s) for s in [*statements, *targets]} - {None}
+        links: dict[str, Activity] = {}
+        for iri in sorted(i for i in iris if i is not None):
+            try:
+                found: object = self.ledger.repository.get(activity_aggregate_id(iri))
+            except AggregateNotFoundError:
+                continue
+            if isinstance(found, Activity):
+                links[iri] = found
+        return links
+
+    def _name_enrollments(self, pairs: list[tuple[str, str]], keys: dict[str, LearnerKey]) -> None:
+        """Enrolling on the first statement: the enrollment is named under the key first
+        (what an enrollment by any other way in does)."""
+        self.ledger.learner_keys().enroll(set(pairs))
