@@ -19,6 +19,7 @@ import psycopg
 from bench.data import Shape, course_ids, course_units
 from bench.servers import Process, Server, environment, projector
 from bench.wrk import run_wrk
+from bench.xapi_ingest import xapi_bodies, xapi_ingest
 from bootstrap import Settings, bootstrap
 from domain.course import Course
 from domain.enrollment import Enrollment
@@ -245,6 +246,7 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
         noop.stop()
 
     env = environment(settings, embedded_projection=False)
+    env["LEDGER_XAPI_ENROLL"] = "true"  # the xAPI intake's learners are new, like bulk's
     api = Server("api.main:app", env, workdir / "api.log", "/readyz")
     project = projector(settings, workdir / "projector.log")
     try:
@@ -267,6 +269,10 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
         figures["bulk"] = bulk_ingest(
             api, bulk_bodies(durations.bulk_requests, durations.bulk_items)
         )
+        statements = durations.bulk_requests * durations.bulk_items
+        courses = course_ids_for_web()
+        bodies = xapi_bodies(courses, min(30, statements // 1000))
+        figures["xapi"] = xapi_ingest(api.url, courses, bodies)
     finally:
         api.stop()
         project.stop()
