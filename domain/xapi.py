@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.acting import ActedFields
 from domain.identifiers import activity_aggregate_id, statement_aggregate_id
@@ -26,6 +27,18 @@ class Statement(Aggregate):
         # The object's activity IRI when the object is an activity; whether it was linked.
         activity_id: str | None
         matched: bool
+
+        def mutate(self, aggregate: Any) -> Any:
+            """The library's generic construction without its per-call signature walks
+            (a batch makes a thousand): the same state, set directly."""
+            received = object.__new__(Statement)
+            received.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+            received.statement_id = self.statement_id
+            received.statement = self.statement
+            received.activity_id = self.activity_id
+            received.matched = self.matched
+            received.voided_by = None
+            return received
 
     class Voided(ActedFields, Aggregate.Event):
         voided_by: str
@@ -47,10 +60,34 @@ class Statement(Aggregate):
         self.matched = matched
         self.voided_by: str | None = None
 
+    @classmethod
+    def receive(
+        cls, statement_id: str, statement: str, activity_id: str | None, matched: bool
+    ) -> Statement:
+        """A statement kept now: what `Statement(...)` does, without the library's generic
+        argument handling."""
+        kind: Any = cls.Received  # (its fields are the library's dataclass, unseen by mypy)
+        received = kind(
+            originator_id=statement_aggregate_id(statement_id),
+            originator_version=1,
+            timestamp=cls.Received.create_timestamp(),
+            originator_topic=STATEMENT_TOPIC,
+            statement_id=statement_id,
+            statement=statement,
+            activity_id=activity_id,
+            matched=matched,
+        )
+        kept: Statement = received.mutate(None)
+        kept.pending_events.append(received)
+        return kept
+
     def void(self, voided_by: str) -> None:
         """Voiding twice appends nothing the second time."""
         if self.voided_by is None:
             self.trigger_event(Statement.Voided, voided_by=voided_by)
+
+
+STATEMENT_TOPIC = get_topic(Statement)
 
 
 class Activity(Aggregate):

@@ -42,10 +42,11 @@ class ReceiveStatement:
     matched: bool
     # Set once decided: whether this command kept it now (its effects follow only then).
     new: bool = field(default=False, compare=False)
+    # Asked several times a batch; a uuid5 costs more than deciding.
+    aggregate_ids: tuple[UUID, ...] = field(init=False, compare=False)
 
-    @property
-    def aggregate_ids(self) -> tuple[UUID, ...]:
-        return (statement_aggregate_id(self.statement_id),)
+    def __post_init__(self) -> None:
+        self.aggregate_ids = (statement_aggregate_id(self.statement_id),)
 
     def decide(self, aggregates: Aggregates) -> Aggregate:
         kept = aggregates.get(self.aggregate_ids[0])
@@ -61,12 +62,7 @@ class ReceiveStatement:
             self.new = False
             return kept
         self.new = True
-        return Statement(
-            statement_id=self.statement_id,
-            statement=self.statement,
-            activity_id=self.activity_id,
-            matched=self.matched,
-        )
+        return Statement.receive(self.statement_id, self.statement, self.activity_id, self.matched)
 
 
 @dataclass
@@ -75,10 +71,10 @@ class VoidStatement:
 
     target_id: str
     voided_by: ReceiveStatement
+    aggregate_ids: tuple[UUID, ...] = field(init=False, compare=False)
 
-    @property
-    def aggregate_ids(self) -> tuple[UUID, ...]:
-        return (statement_aggregate_id(self.target_id),)
+    def __post_init__(self) -> None:
+        self.aggregate_ids = (statement_aggregate_id(self.target_id),)
 
     def decide(self, aggregates: Aggregates) -> Aggregate:
         target = aggregates.get(self.aggregate_ids[0])
@@ -106,10 +102,10 @@ class CountStatement:
     occurred_at: datetime
     at: datetime
     acting: Acting
+    aggregate_ids: tuple[UUID, ...] = field(init=False, compare=False)
 
-    @property
-    def aggregate_ids(self) -> tuple[UUID, ...]:
-        return (self.enrollment_id, course_aggregate_id(self.course_id))
+    def __post_init__(self) -> None:
+        self.aggregate_ids = (self.enrollment_id, course_aggregate_id(self.course_id))
 
     def decide(self, aggregates: Aggregates) -> Aggregate:
         course = existing_course(aggregates, self.course_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
+
+import orjson
 
 from domain.xapi_validation import VOIDED
 
@@ -18,7 +19,7 @@ LEARNER_IDENTIFIERS = ("account", "mbox", "openid")
 
 
 def canonical(statement: dict[str, Any]) -> str:
-    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(statement, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def comparable(statement: dict[str, Any]) -> dict[str, Any]:
@@ -29,8 +30,8 @@ def comparable_form(stored: str, *, timestamp_given: bool) -> dict[str, Any]:
     """A stored statement as `comparable` would see it sent again (a timestamp the LRS filled
     in is not compared when the resent one has none). Unreadable (erased): matches nothing."""
     try:
-        kept = json.loads(stored)
-    except ValueError:
+        kept = orjson.loads(stored)
+    except orjson.JSONDecodeError:
         return {"(unreadable)": True}
     form = comparable(kept)
     if not timestamp_given:

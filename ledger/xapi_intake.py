@@ -10,12 +10,10 @@ goes to the committer as one submission, written whole or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from eventsourcing.application import AggregateNotFoundError
 
 from domain.acting import Acting
 from domain.commands import Command
@@ -138,11 +136,9 @@ class StatementIntake:
 
     def stored(self, statement_id: str) -> Statement | None:
         """The statement kept under this id, voided or not."""
-        try:
-            kept: object = self.ledger.repository.get(statement_aggregate_id(statement_id))
-        except AggregateNotFoundError:
-            return None
-        return kept if isinstance(kept, Statement) else None
+        kept = self.ledger.current([statement_aggregate_id(statement_id)])
+        found = next(iter(kept.values()), None)
+        return found if isinstance(found, Statement) else None
 
     def _stored(self, statement_id: str) -> dict[str, Any] | None:
         kept = self.stored(statement_id)
@@ -154,16 +150,16 @@ class StatementIntake:
             return None
         return statement
 
-    def _links(self, statements: list[dict[str, Any]], targets: Any) -> dict[str, Activity]:
-        iris = {activity_of(s) for s in [*statements, *targets]} - {None}
+    def _links(
+        self, statements: list[dict[str, Any]], targets: Iterable[dict[str, Any]]
+    ) -> dict[str, Activity]:
+        """The links of the activities these statements are about, read together."""
+        iris = {iri for iri in map(activity_of, [*statements, *targets]) if iri is not None}
+        found = self.ledger.current([activity_aggregate_id(iri) for iri in sorted(iris)])
         links: dict[str, Activity] = {}
-        for iri in sorted(i for i in iris if i is not None):
-            try:
-                found: object = self.ledger.repository.get(activity_aggregate_id(iri))
-            except AggregateNotFoundError:
-                continue
-            if isinstance(found, Activity):
-                links[iri] = found
+        for link in found.values():
+            if isinstance(link, Activity):
+                links[link.activity_id] = link
         return links
 
     def _name_enrollments(self, pairs: list[tuple[str, str]], keys: dict[str, LearnerKey]) -> None:
