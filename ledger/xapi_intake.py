@@ -31,8 +31,10 @@ from domain.xapi_statements import (
     voided_target,
 )
 from domain.xapi_validation import InvalidStatement, check_statement
-from eventstore.learner_keys import LearnerKey
 from ledger.application import ProgressLedger, now
+
+# A statement's effect: the learner, the link of its activity, and whether it revokes.
+Effect = tuple[str, Activity, bool]
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ class StatementIntake:
         owners = {
             statement_aggregate_id(s["id"]): owner_of(s["actor"], identifier) for s in statements
         }
-        keys = self.ledger.learner_keys().name_streams(owners)
-        commands: list[Command] = []
-        pairs: list[tuple[str, str]] = []
+        # What each statement does: keep it, void its target, count (or revoke) for whom.
+        plans: list[tuple[ReceiveStatement, str | None, list[Effect]]] = []
+        pairs: set[tuple[str, str]] = set()
         for original, statement in zip(sent, statements, strict=True):
             activity_id = activity_of(statement)
             receive = ReceiveStatement(
@@ -82,19 +84,29 @@ class StatementIntake:
                 activity_id,
                 activity_id is not None and activity_id in links,
             )
-            commands.append(receive)
             target = targets.get(voided_target(statement) or "")
-            if target is not None:
-                commands.append(VoidStatement(target["id"], receive))
+            effects: list[Effect] = []
             for counted, revoke in ((statement, False), (target, True)):
                 if counted is None or not counts(counted):
                     continue
                 link = links.get(activity_of(counted) or "")
                 learner = learner_of(counted["actor"], identifier)
-                if link is None or learner is None or learner not in keys:
-                    continue
+                if link is not None and learner is not None:
+                    effects.append((learner, link, revoke))
+                    pairs.add((learner, link.course_id))
+            plans.append((receive, None if target is None else target["id"], effects))
+        keys = self.ledger.learner_keys().name_streams(
+            owners, sorted(pairs), name_enrollments=self.options.enroll
+        )
+        commands: list[Command] = []
+        for (receive, target_id, effects), statement in zip(plans, statements, strict=True):
+            commands.append(receive)
+            if target_id is not None:
+                commands.append(VoidStatement(target_id, receive))
+            because = Acting(acting.actor, f"xAPI statement {receive.statement_id}")
+            occurred_at = datetime.fromisoformat(statement["timestamp"])
+            for learner, link, revoke in effects:
                 course_id, unit_id, module_id = link.target
-                pairs.append((learner, course_id))
                 commands.append(
                     CountStatement(
                         receive,
@@ -105,13 +117,11 @@ class StatementIntake:
                         keys[learner].enrollment_id(course_id),
                         revoke,
                         self.options.enroll,
-                        datetime.fromisoformat(statement["timestamp"]),
+                        occurred_at,
                         at,
-                        Acting(acting.actor, f"xAPI statement {statement['id']}"),
+                        because,
                     )
                 )
-        if pairs and self.options.enroll:
-            self._name_enrollments(pairs, keys)
         submission = self.ledger.submission(commands, acting)
         submission.whole = True
         self.ledger.committer.run(submission).checked()
@@ -161,8 +171,3 @@ class StatementIntake:
             if isinstance(link, Activity):
                 links[link.activity_id] = link
         return links
-
-    def _name_enrollments(self, pairs: list[tuple[str, str]], keys: dict[str, LearnerKey]) -> None:
-        """Enrolling on the first statement: the enrollment is named under the key first
-        (what an enrollment by any other way in does)."""
-        self.ledger.learner_keys().enroll(set(pairs))
