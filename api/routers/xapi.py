@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -19,10 +20,12 @@ from api.actors import acting_of
 from api.dependencies import Services
 from api.problems import STATUS_OF, problem
 from bootstrap import LedgerServices
+from domain.acting import Acting
 from domain.errors import LedgerError
 from domain.xapi_commands import StatementConflict
 from domain.xapi_validation import InvalidStatement
 from ledger.xapi_intake import IntakeOptions, StatementIntake
+from projections.collector import collector_paused
 from projections.xapi_unmatched import unmatched_activities
 
 router = APIRouter(prefix="/xapi", tags=["xAPI"])
@@ -61,28 +64,51 @@ def intake_of(services: LedgerServices) -> StatementIntake:
     return StatementIntake(services.ledger, options)
 
 
-async def parsed_body(request: Request) -> Any:
+def parsed(body: bytes) -> Any:
     try:
-        return json.loads(await request.body())
-    except ValueError:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         return InvalidStatement("the body is not JSON", field="body")
 
 
-async def keep(
-    request: Request, services: Services, sent: list[Any], path: str, version: str
+def kept_or_refused(
+    intake: StatementIntake, acting: Acting, body: bytes, version: str, one_id: str | None
 ) -> list[str] | Response:
-    intake = intake_of(services)
-    stored_version = "2.0.0" if version.startswith("2") else "1.0.0"
-    try:
-        return await run_in_threadpool(
-            intake.receive, sent, acting_of(request), stored_version, path
-        )
-    except InvalidStatement as error:
-        return refused(400, error.message, error.field, version)
-    except StatementConflict as error:
-        return refused(409, error.message, error.field, version)
-    except LedgerError as error:
-        return refused(STATUS_OF.get(type(error), 400), error.message, error.field, version)
+    """Parsing, checking and keeping, off the event loop and with the collector paused (a
+    thousand statements make many objects that all live until the answer)."""
+    with collector_paused():
+        sent = parsed(body)
+        if isinstance(sent, InvalidStatement):
+            return refused(400, sent.message, sent.field, version)
+        if one_id is not None:  # PUT: one statement, under the id in the query
+            if not isinstance(sent, dict):
+                return refused(400, "the body must be one statement", "body", version)
+            given = sent.get("id")
+            if given is not None and str(given).lower() != one_id.lower():
+                return refused(400, "the statement's id differs from statementId", "id", version)
+            sent = {**sent, "id": one_id.lower()}
+        many = isinstance(sent, list)
+        statements = sent if many else [sent]
+        if not statements:
+            return refused(400, "the array holds no statement", "body", version)
+        path = "statements[{index}]" if many else "statement"
+        stored_version = "2.0.0" if version.startswith("2") else "1.0.0"
+        try:
+            return intake.receive(statements, acting, stored_version, path)
+        except InvalidStatement as error:
+            return refused(400, error.message, error.field, version)
+        except StatementConflict as error:
+            return refused(409, error.message, error.field, version)
+        except LedgerError as error:
+            return refused(STATUS_OF.get(type(error), 400), error.message, error.field, version)
+
+
+async def keep(
+    request: Request, services: Services, version: str, one_id: str | None = None
+) -> list[str] | Response:
+    body = await request.body()
+    intake, acting = intake_of(services), acting_of(request)
+    return await run_in_threadpool(kept_or_refused, intake, acting, body, version, one_id)
 
 
 @router.put(STATEMENTS_PATH.removeprefix("/xapi"), status_code=204)
@@ -95,18 +121,9 @@ async def put_statement(
     version = answered_version(request)
     if version is None:
         return no_version()
-    body = await parsed_body(request)
-    if isinstance(body, InvalidStatement):
-        return refused(400, body.message, body.field, version)
     if not valid_uuid(statement_id):
         return refused(400, "statementId must be a UUID", "statementId", version)
-    if not isinstance(body, dict):
-        return refused(400, "the body must be one statement (a JSON object)", "body", version)
-    given = body.get("id")
-    if given is not None and str(given).lower() != statement_id.lower():
-        return refused(400, "the statement's id differs from statementId", "id", version)
-    body = {**body, "id": statement_id.lower()}
-    kept = await keep(request, services, [body], "statement", version)
+    kept = await keep(request, services, version, statement_id)
     if isinstance(kept, Response):
         return kept
     return with_version(Response(status_code=204), version)
@@ -118,14 +135,7 @@ async def post_statements(request: Request, services: Services) -> Response:
     version = answered_version(request)
     if version is None:
         return no_version()
-    body = await parsed_body(request)
-    if isinstance(body, InvalidStatement):
-        return refused(400, body.message, body.field, version)
-    sent = body if isinstance(body, list) else [body]
-    if not sent:
-        return refused(400, "the array holds no statement", "body", version)
-    path = "statements[{index}]" if isinstance(body, list) else "statement"
-    kept = await keep(request, services, sent, path, version)
+    kept = await keep(request, services, version)
     if isinstance(kept, Response):
         return kept
     return with_version(JSONResponse(kept), version)
