@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
-
-import orjson
 
 from domain.xapi_validation import VOIDED
 
@@ -18,10 +17,6 @@ SET_BY_THE_LRS = ("id", "stored", "authority", "version")
 LEARNER_IDENTIFIERS = ("account", "mbox", "openid")
 
 
-def canonical(statement: dict[str, Any]) -> str:
-    return orjson.dumps(statement, option=orjson.OPT_SORT_KEYS).decode()
-
-
 def comparable(statement: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in statement.items() if name not in SET_BY_THE_LRS}
 
@@ -30,8 +25,8 @@ def comparable_form(stored: str, *, timestamp_given: bool) -> dict[str, Any]:
     """A stored statement as `comparable` would see it sent again (a timestamp the LRS filled
     in is not compared when the resent one has none). Unreadable (erased): matches nothing."""
     try:
-        kept = orjson.loads(stored)
-    except orjson.JSONDecodeError:
+        kept = json.loads(stored)
+    except ValueError:
         return {"(unreadable)": True}
     form = comparable(kept)
     if not timestamp_given:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from domain.acting import Acting
 from domain.commands import Command
 from domain.identifiers import activity_aggregate_id, statement_aggregate_id
@@ -22,7 +24,6 @@ from domain.xapi import Activity, Statement
 from domain.xapi_commands import CountStatement, ReceiveStatement, VoidStatement
 from domain.xapi_statements import (
     activity_of,
-    canonical,
     comparable,
     counts,
     learner_of,
@@ -32,6 +33,12 @@ from domain.xapi_statements import (
 )
 from domain.xapi_validation import InvalidStatement, check_statement
 from ledger.application import ProgressLedger, now
+
+
+def canonical(statement: dict[str, Any]) -> str:
+    """The statement as kept: sorted keys, no spaces."""
+    return orjson.dumps(statement, option=orjson.OPT_SORT_KEYS).decode()
+
 
 # A statement's effect: the learner, the link of its activity, and whether it revokes.
 Effect = tuple[str, Activity, bool]
