@@ -22,7 +22,7 @@ from tests.conftest import Server
 from tests.deadlines import DEADLINE
 from tests.factories import new_id
 from tests.http_helpers import assert_problem, call, course_body, head, path, progress, unit_numbers
-from tests.xapi_statements import open_edx_block_finished, statement, voiding
+from tests.xapi_samples import open_edx_block_finished, statement, voiding
 
 V1 = {"X-Experience-API-Version": "1.0.3"}
 V2 = {"X-Experience-API-Version": "2.0.0"}

@@ -8,7 +8,7 @@ import pytest
 
 from domain.xapi_statements import comparable, comparable_form, counts, learner_of, owner_of
 from domain.xapi_validation import InvalidStatement, check_statement
-from tests.xapi_statements import open_edx_block_finished, statement, voiding
+from tests.xapi_samples import open_edx_block_finished, statement, voiding
 
 MEMBER = {"mbox": "mailto:grace@example.org"}
 
