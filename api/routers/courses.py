@@ -126,7 +126,7 @@ async def change_threshold(
     return await change_and_link(services, request, course_id, change, link)
 
 
-@router.get("/{course_id}")
+@router.get("/{course_id}", response_model_exclude_none=True)
 def get_course(course_id: CourseId, services: Services) -> CourseOut:
     """The course's current structure."""
     return course_out(services.ledger.get_course(course_id))
