@@ -9,6 +9,7 @@ itself (however it is started, `uvicorn --host 0.0.0.0` included) refuses every 
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -156,9 +157,21 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def presented_key(request: Request) -> str | None:
-    """The KEY of an `Authorization: Bearer KEY` header, read as HTTPBearer reads it."""
+    """The KEY of an `Authorization: Bearer KEY` header, read as HTTPBearer reads it, or
+    the password of `Basic` credentials (what xAPI clients send; the user name is ignored)."""
     scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "basic":
+        return basic_password(presented)
     return presented if scheme.lower() == "bearer" and presented else None
+
+
+def basic_password(credentials: str) -> str | None:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon and password else None
 
 
 def identified(keyring: Keyring, presented: str | None) -> ApiKey:
@@ -182,7 +195,9 @@ async def caller(request: Request, credentials: Credentials) -> ApiKey | None:
     keyring = keyring_for(request.app.state)
     if keyring.is_open:
         return None
-    key = identified(keyring, None if credentials is None else credentials.credentials)
+    key = identified(
+        keyring, presented_key(request) if credentials is None else credentials.credentials
+    )
     request.state.key_name = key.name
     return key
 

@@ -34,6 +34,7 @@ from api.routers import (
     progress,
     projections,
     webhooks,
+    xapi_resources,
 )
 from bootstrap import Settings, bootstrap
 from projections.collector import tune_garbage_collector
@@ -81,13 +82,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(learners.router, dependencies=[requires_for_every_method("admin")])
     app.include_router(webhooks.router, dependencies=[requires_for_every_method("admin")])
+    app.include_router(xapi_resources.router, dependencies=[requires("write")])
+    app.include_router(
+        xapi_resources.unmatched_router, dependencies=[requires_for_every_method("admin")]
+    )
+    app.include_router(xapi_resources.about_router)
     app.include_router(health.router)
     app.include_router(metrics.router)  # its own rule: `read`, unless LEDGER_METRICS_OPEN
     # Outermost last: log → metrics → who may ask → body limits → Idempotency-Key → HEAD as
     # GET → routes.
     app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}))
+    app.add_middleware(
+        BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH, xapi_resources.STATEMENTS_PATH})
+    )
     app.add_middleware(AccessGate, docs_paths=docs_paths(app))
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestLog)

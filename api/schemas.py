@@ -30,9 +30,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# An xAPI activity IRI whose statements complete what carries it (docs/xapi.md).
+ActivityIri = Annotated[
+    str, Field(min_length=3, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+]
+
+
 class ModuleIn(Strict):
     module_id: Identifier
     title: Title = ""
+    activity_id: ActivityIri | None = None
 
 
 class ModuleAddIn(ModuleIn):
@@ -47,6 +54,7 @@ class UnitIn(Strict):
     required: StrictBool = True
     weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
     modules: Annotated[list[ModuleIn], Field(max_length=1000)] = []
+    activity_id: ActivityIri | None = None
 
 
 class UnitAddIn(UnitIn):
@@ -64,10 +72,18 @@ class CourseIn(Strict):
     title: Title = ""
     units: Annotated[list[UnitIn], Field(max_length=1000)] = []
     completion_threshold: Threshold = 100.0
+    activity_id: ActivityIri | None = None
 
 
 class CoursePatch(Strict):
-    completion_threshold: Threshold
+    """What is given changes; what is left out stays."""
+
+    completion_threshold: Threshold | None = None
+    activity_id: ActivityIri | None = None
+
+
+class ModulePatch(Strict):
+    activity_id: ActivityIri
 
 
 class UnitPatch(Strict):
@@ -76,6 +92,7 @@ class UnitPatch(Strict):
     title: Title | None = None
     required: StrictBool | None = None
     weight: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
+    activity_id: ActivityIri | None = None
 
 
 class CourseOut(BaseModel):

@@ -40,6 +40,12 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
         ("progress read p99 ms at 1,000/s", figures["reads_fixed"]["p99_ms"], "<=", 10),
         ("freshness p99 ms (projector apart)", figures["freshness"]["p99_ms"], "<=", 100),
         ("bulk ingest events/s", figures["bulk"]["events_per_second"], ">=", 20_000),
+        (
+            "xAPI POSTs of 1,000 statements vs bulk ingest, events/s",
+            figures["xapi"]["events_per_second"] / figures["bulk"]["events_per_second"],
+            ">=",
+            0.5,
+        ),
         ("erasure of a learner with 50 enrollments, s", figures["erasure"]["seconds"], "<=", 1),
         ("rebuild vs a raw paged scan of the events table", scan_ratio(figures), ">=", 0.5),
         ("bulk ingest vs raw binary COPY of its rows", copy_ratio(figures), ">=", 0.3),
@@ -141,6 +147,13 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
             "table (its indexes, one transaction)",
             f"{bulk['raw_copy']['rows_per_second']:,.0f} rows/s → bulk ingest at "
             f"{copy_ratio(figures):.2f}×",
+        ),
+        (
+            f"xAPI intake, POST /xapi/statements ({figures['xapi']['requests']} x 1,000)",
+            f"{figures['xapi']['events_per_second']:,.0f} events/s "
+            f"({figures['xapi']['statements_per_second']:,.0f} statements/s; "
+            f"{figures['xapi']['events']:,} events) → "
+            f"{figures['xapi']['events_per_second'] / bulk['events_per_second']:.2f}× bulk",
         ),
         (
             f"Erasing a learner with {figures['erasure']['enrollments']} enrollments",

@@ -19,6 +19,12 @@ import psycopg
 from bench.data import Shape, course_ids, course_units
 from bench.servers import Process, Server, environment, projector
 from bench.wrk import run_wrk
+from bench.xapi_ingest import (
+    STATEMENTS_PER_REQUEST,
+    link_activities,
+    post_statements,
+    xapi_bodies,
+)
 from bootstrap import Settings, bootstrap
 from domain.course import Course
 from domain.enrollment import Enrollment
@@ -162,27 +168,53 @@ def bulk_bodies(requests: int, items: int) -> list[bytes]:
     return [b"\n".join(lines[start : start + items]) for start in range(0, requests * items, items)]
 
 
-def bulk_ingest(server: Server, bodies: list[bytes]) -> dict[str, Any]:
+def bulk_beside_xapi(
+    server: Server, bulk: list[bytes], xapi: list[bytes]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Bulk ingest, and the xAPI intake in turn with it: a bulk request, then POSTs of 1,000
+    statements as many as its items, and so on, so that both meet the same load of a busy
+    machine. xAPI's events are every event its statements appended (the statements' own,
+    the enrollments, the completions), read off the log's head."""
     events = errors = 0
+    bulk_seconds = xapi_seconds = 0.0
+    xapi_events = 0
+    per_round = max(1, len(xapi) // max(1, len(bulk)))
     with httpx.Client(base_url=server.url, timeout=300) as client:
-        started = time.perf_counter()
-        for body in bodies:
+        link_activities(client, course_ids_for_web())
+        for index, body in enumerate(bulk):
+            started = time.perf_counter()
             response = client.post(
                 "/v1/completions:batch?enroll=true",
                 content=body,
                 headers={"Content-Type": "application/x-ndjson"},
             )
             response.raise_for_status()
+            bulk_seconds += time.perf_counter() - started
             outcome = response.json()
             errors += outcome["errors"]
             events += sum(len(result["appended"]) for result in outcome["results"])
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": len(bodies),
-        "events": events,
-        "item_errors": errors,
-        "events_per_second": events / elapsed,
-    }
+            before = client.get("/readyz").json()["projection"]["head"]
+            started = time.perf_counter()
+            for thousand in xapi[index * per_round : (index + 1) * per_round]:
+                post_statements(client, thousand)
+            xapi_seconds += time.perf_counter() - started
+            xapi_events += client.get("/readyz").json()["projection"]["head"] - before
+    statements = min(len(xapi), per_round * len(bulk)) * STATEMENTS_PER_REQUEST
+    return (
+        {
+            "requests": len(bulk),
+            "events": events,
+            "item_errors": errors,
+            "events_per_second": events / bulk_seconds,
+        },
+        {
+            "requests": statements // STATEMENTS_PER_REQUEST,
+            "statements": statements,
+            "events": xapi_events,
+            "events_per_second": xapi_events / xapi_seconds,
+            "statements_per_second": statements / xapi_seconds,
+        },
+    )
 
 
 def complete_units(
@@ -245,6 +277,7 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
         noop.stop()
 
     env = environment(settings, embedded_projection=False)
+    env["LEDGER_XAPI_ENROLL"] = "true"  # the xAPI intake's learners are new, like bulk's
     api = Server("api.main:app", env, workdir / "api.log", "/readyz")
     project = projector(settings, workdir / "projector.log")
     try:
@@ -264,8 +297,11 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
             api, lambda: run_wrk(api.url, read_paths(loaded), workdir, seconds=seconds)
         )
         figures["freshness"] = freshness(api, settings, probed, durations.freshness_samples)
-        figures["bulk"] = bulk_ingest(
-            api, bulk_bodies(durations.bulk_requests, durations.bulk_items)
+        statements = durations.bulk_requests * durations.bulk_items
+        figures["bulk"], figures["xapi"] = bulk_beside_xapi(
+            api,
+            bulk_bodies(durations.bulk_requests, durations.bulk_items),
+            xapi_bodies(course_ids_for_web(), statements // STATEMENTS_PER_REQUEST),
         )
     finally:
         api.stop()

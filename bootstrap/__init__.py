@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -110,6 +111,16 @@ class Settings(BaseSettings):
             backoff_seconds=self.webhook_backoff_seconds,
             concurrency=self.webhook_concurrency,
         )
+
+    # xAPI intake (issue 12).
+    xapi_learner_identifier: Literal["account", "mbox", "openid"] = Field(
+        "account",
+        description="Which identifier of a statement's actor names the learner: account "
+        "(its name), mbox (the address) or openid",
+    )
+    xapi_enroll: bool = Field(
+        False, description="Enroll a learner on their first xAPI statement that counts"
+    )
 
     def store_options(self) -> StoreOptions:
         return StoreOptions(

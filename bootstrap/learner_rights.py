@@ -10,6 +10,7 @@ each enrollment tells every projection, and later webhooks, that the learner is 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from uuid import UUID
 from bootstrap import LedgerServices
 from domain.acting import ACTING_FIELDS, SYSTEM, Acting
 from domain.errors import NotFoundError
+from domain.xapi import Statement
 from eventstore.idempotency_keys import forget_requests_of
 from eventstore.learner_keys import LearnerKey
 from eventstore.shredding import shred
@@ -96,9 +98,13 @@ def export_learner(services: LedgerServices, learner_id: str) -> dict[str, Any]:
     key = known_key(services, learner_id)
     log = EventLog(services.ledger.recorder, services.ledger.mapper, services.db)
     enrollments: list[dict[str, Any]] = []
+    statements: list[Any] = []
     for stream in services.keys.enrollments_of(key):
         events = log.stream(stream)
         if not events:
+            continue
+        if isinstance(events[0][1], Statement.Received):  # an xAPI statement their actor made
+            statements.append(json.loads(events[0][1].statement))
             continue
         course_id: str = events[0][1].course_id
         enrollments.append(
@@ -120,4 +126,4 @@ def export_learner(services: LedgerServices, learner_id: str) -> dict[str, Any]:
                 ],
             }
         )
-    return {"learner_id": learner_id, "enrollments": enrollments}
+    return {"learner_id": learner_id, "enrollments": enrollments, "xapi_statements": statements}

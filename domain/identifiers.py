@@ -17,3 +17,14 @@ def legacy_enrollment_id(course_id: str, learner_id: str) -> UUID:
     could compute it, so only `progress-ledger migrate` still does (to find old streams).
     Enrollment ids are now derived under the learner's key (eventstore/learner_keys.py)."""
     return uuid5(NAMESPACE, f"enrollment\x1f{course_id}\x1f{learner_id}")
+
+
+def statement_aggregate_id(statement_id: str) -> UUID:
+    """The stream of an xAPI statement, by its (lower-cased) UUID."""
+    return uuid5(NAMESPACE, f"xapi-statement\x1f{statement_id.lower()}")
+
+
+@lru_cache(maxsize=65_536)
+def activity_aggregate_id(activity_id: str) -> UUID:
+    """The stream that links an xAPI activity IRI to a course, a unit or a module."""
+    return uuid5(NAMESPACE, f"xapi-activity\x1f{activity_id}")

@@ -4,7 +4,8 @@ The mapper is built for any event: it maps each through the generic transcoder (
 callback for every datetime). For ten thousand events that is about a fifth of a batch's
 CPU. Events with flat fields are encoded here with orjson instead; anything this shortcut
 does not know (compression, encryption, another transcoder, a value that is not plain
-JSON, an older class version, a personal field to seal) goes through the mapper itself.
+JSON, an older class version) goes through the mapper itself; personal fields are sealed
+by the mapper's own `sealed_state` first (a sealed field is plain JSON).
 `tests/test_ingest_recording.py` checks the two agree byte for byte.
 """
 
@@ -18,7 +19,7 @@ import orjson
 from eventsourcing.persistence import DatetimeAsISO, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from eventstore.personal_data import personal_fields
+from eventstore.personal_data import PersonalDataMapper, personal_fields
 from eventstore.transcoder import FastJSONTranscoder, datetime_tag
 
 PLAIN = frozenset({str, int, bool, float, type(None)})
@@ -50,16 +51,19 @@ class StoredEventEncoder:
         if topic is None or not self.direct:
             return self.mapper.to_stored_event(event)
         personal = self.personal[kind]
+        sealed = None
         if personal and any(getattr(event, name, None) is not None for name in personal):
-            return self.mapper.to_stored_event(event)
-        state = dict(vars(event))
+            if not isinstance(self.mapper, PersonalDataMapper):
+                return self.mapper.to_stored_event(event)
+            sealed = self.mapper.sealed_state(event)
+        state = dict(vars(event)) if sealed is None else sealed
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         for name, value in state.items():
             value_type = type(value)
             if value_type is datetime:
                 state[name] = datetime_tag(value)
-            elif value_type not in PLAIN:
+            elif value_type not in PLAIN and not (sealed is not None and name in personal):
                 return self.mapper.to_stored_event(event)
         return StoredEvent(
             originator_id=originator_id,

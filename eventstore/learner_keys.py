@@ -15,7 +15,7 @@ import hashlib
 import secrets
 import threading
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -136,6 +136,57 @@ class LearnerKeys:
         self._remember(found.values())
         for stream, key_id in streams.items():
             self._stream_keys[UUID(stream)] = key_id
+        return found
+
+    def name_streams(
+        self,
+        owners: Mapping[UUID, str],
+        pairs: Collection[tuple[str, str]] = (),
+        *,
+        name_enrollments: bool = False,
+    ) -> dict[str, LearnerKey]:
+        """Names each stream (an xAPI statement's) as its owner's, so that its personal
+        fields are sealed under their key, and their export finds it: the keys of the owners
+        and of the learners of the (learner, course) `pairs`, made for those who have none.
+        With `name_enrollments`, names the pairs' enrollments too, as `enroll` does. One
+        transaction.
+
+        A stream named before is named again: its latest claimant is the one whose
+        statement can still be written under it (a claimant refused for a conflict writes
+        nothing, and what was written stays sealed under the key it was sealed with)."""
+        learner_ids = sorted({*owners.values(), *(learner for learner, _ in pairs)})
+        with self.db.transaction() as cursor:
+            found = self._select(cursor, learner_ids)
+            missing = [learner for learner in learner_ids if learner not in found]
+            if missing:
+                now = self.db.timestamp(datetime.now(UTC))
+                cursor.insert_new(
+                    self.keys,
+                    ("key_id", "learner_id", "secret", "created_at"),
+                    ("learner_id",),
+                    [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
+                )
+                found.update(self._select(cursor, missing))
+            named = {stream: found[owner].key_id for stream, owner in owners.items()}
+            cursor.upsert(
+                self.enrollments,
+                ("enrollment_id", "key_id"),
+                ("enrollment_id",),
+                sorted((str(stream), key_id) for stream, key_id in named.items()),
+            )
+            enrolled = {
+                found[learner].enrollment_id(course): found[learner].key_id
+                for learner, course in (pairs if name_enrollments else ())
+            }
+            cursor.insert_new(
+                self.enrollments,
+                ("enrollment_id", "key_id"),
+                ("enrollment_id",),
+                sorted((str(stream), key_id) for stream, key_id in enrolled.items()),
+            )
+        self._remember(found.values())
+        self._stream_keys.update(named)
+        self._stream_keys.update(enrolled)
         return found
 
     def _select(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:

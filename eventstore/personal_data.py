@@ -30,6 +30,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from domain.enrollment import Enrollment
 from domain.erasure import ERASED
 from domain.errors import NotFoundError
+from domain.xapi import Statement
 from eventstore.learner_keys import LearnerKeys
 
 SEALED = "_sealed_"
@@ -54,6 +55,8 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
             Enrollment.Erased,
         )
     },
+    # The statement names its actor, maybe instructors and a team: all of it is sealed.
+    Statement.Received: ("statement",),
 }
 # Events that end a stream's personal data: its key is not to be used again.
 ERASURE_EVENTS: frozenset[type[Any]] = frozenset({Enrollment.Erased})
@@ -127,11 +130,20 @@ class PersonalDataMapper(Mapper[UUID]):
         self.keys = keys
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        sealed = self.sealed_state(domain_event)
+        if sealed is None:
+            return super().to_stored_event(domain_event)
+        copy = object.__new__(type(domain_event))
+        copy.__dict__.update(sealed)
+        return super().to_stored_event(copy)
+
+    def sealed_state(self, domain_event: Any) -> dict[str, Any] | None:
+        """The event's state with its personal fields sealed; None when it holds none."""
         fields = personal_fields(type(domain_event))
         state = vars(domain_event)
         present = [name for name in fields if state.get(name) is not None]
         if not present:
-            return super().to_stored_event(domain_event)
+            return None
         keys = self._keys()
         stream_id = domain_event.originator_id
         key_id = keys.key_id_of_stream(stream_id)
@@ -140,11 +152,10 @@ class PersonalDataMapper(Mapper[UUID]):
             raise KeyMissing(
                 f"enrollment {stream_id} has no learner key (erased?)", field="enrollment_id"
             )
-        sealed = object.__new__(type(domain_event))
-        sealed.__dict__.update(state)
+        sealed = dict(state)
         for name in present:
-            sealed.__dict__[name] = seal(secret, key_id, stream_id, name, state[name])
-        return super().to_stored_event(sealed)
+            sealed[name] = seal(secret, key_id, stream_id, name, state[name])
+        return sealed
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)

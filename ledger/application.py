@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate
 
 from domain.acting import SYSTEM, Acting
@@ -154,6 +154,17 @@ class ProgressLedger(Application[UUID]):
         batch."""
         return (await decided(self.committer, self.submission([command], acting))).only()
 
+    async def decide_whole(self, commands: Sequence[Command], acting: Acting) -> list[Recorded]:
+        """`decide` for commands that are written all together or not at all: every record,
+        or the first refusal raised."""
+        submission = self.submission(commands, acting)
+        submission.whole = True
+        outcomes = (await decided(self.committer, submission)).checked().outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return [outcome for outcome in outcomes if isinstance(outcome, Recorded)]
+
     # Courses -----------------------------------------------------------------
 
     def create_course(
@@ -290,6 +301,17 @@ class ProgressLedger(Application[UUID]):
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    def current(self, ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
+        """Those of these aggregates that exist, as stored now, read together (one
+        statement a chunk, where the repository makes one a aggregate)."""
+        read = RecorderStore(self.mapper, self.recorder).fast_forward(dict.fromkeys(ids, 0))
+        found: dict[UUID, Aggregate] = {}
+        for key, events in read.items():
+            aggregate = project_aggregate(None, events)
+            if aggregate is not None:
+                found[key] = aggregate
+        return found
 
     def _get(self, aggregate_id: UUID, kind: type[A], label: str, field: str) -> A:
         try:

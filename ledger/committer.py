@@ -83,8 +83,11 @@ class Submission:
     # Every aggregate its commands name, when the caller knows them already (a big batch
     # names each enrollment several times: hashing UUIDs costs more than deciding).
     aggregate_ids: set[UUID] | None = None
-    # Who acted: recorded on every event its commands append.
+    # Who acted: recorded on every event its commands append (a command with an `acting`
+    # of its own, an xAPI statement's effect, records that instead).
     acting: Acting = SYSTEM
+    # All or nothing (a batch of xAPI statements): one refused command refuses them all.
+    whole: bool = False
     # Once settled: an outcome per command (what it recorded, or why it was refused) and
     # the highest position of what it appended (0: nothing); or `error` when none of it
     # could be written.
@@ -138,7 +141,7 @@ class Committer:
         self.store = store
         self.on_written = on_written
         self.metrics: CommitMetrics = metrics or NoMetrics()
-        self._apart_on: tuple[type[Exception], ...] = (IntegrityError, *apart_on)
+        self._apart_on: tuple[type[Exception], ...] = (IntegrityError, WholeRefused, *apart_on)
         if max_batch is not None:
             self.max_batch = max_batch
         # Inserts made, and submissions handed over but not settled yet.
@@ -275,8 +278,18 @@ class Committer:
         events: list[Any] = []
         save_kwargs: dict[str, list[Any]] = {}
         unwritten: list[Submission] = []
-        for submission in batch:
-            if self._decide(submission, events):
+        try:
+            accepted = [self._decide(submission, events) for submission in batch]
+        except WholeRefused as refused:
+            # The copies hold changes that will not be written: read them again.
+            self._forget(batch)
+            if len(batch) > 1:
+                raise  # each submission alone, then
+            refused.refuse_all()
+            self._deliver(batch, [])
+            return
+        for submission, any_accepted in zip(batch, accepted, strict=True):
+            if any_accepted:
                 for name, values in submission.save_kwargs.items():
                     save_kwargs.setdefault(name, []).extend(values)
             elif submission.save_kwargs:
@@ -325,8 +338,9 @@ class Committer:
                 decisions.append(error)
                 continue
             appended = aggregate.collect_events()
+            acting = getattr(command, "acting", None) or submission.acting
             for event in appended:
-                record_acting(event, submission.acting)
+                record_acting(event, acting)
             version = aggregate.version
             if version == len(appended):  # created by this command: now the cache holds it
                 cache[aggregate.id] = aggregate
@@ -334,6 +348,8 @@ class Committer:
             events.extend(appended)
             accepted = True
         submission.decisions = decisions
+        if submission.whole and any(isinstance(d, Exception) for d in decisions):
+            raise WholeRefused(submission)
         return accepted
 
     def _deliver(self, batch: list[Submission], positions: list[int]) -> None:
@@ -439,6 +455,20 @@ class Committer:
     def _trim_cache(self) -> None:
         while len(self._cache) > self.cache_size:
             del self._cache[next(iter(self._cache))]
+
+
+class WholeRefused(Exception):
+    """A whole submission with a refused command: none of its commands is written."""
+
+    def __init__(self, submission: Submission) -> None:
+        super().__init__("a command of a whole submission was refused")
+        self.submission = submission
+
+    def refuse_all(self) -> None:
+        """Every command hears the first refusal (what the caller reports)."""
+        decisions = self.submission.decisions
+        first = next(d for d in decisions if isinstance(d, Exception))
+        self.submission.decisions = [first] * len(decisions)
 
 
 def ids_of(batch: list[Submission]) -> set[UUID]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from api.actors import acting_of
 from api.dependencies import CourseId, ModuleId, Services, UnitId
@@ -12,12 +13,14 @@ from api.schemas import (
     CourseOut,
     CoursePatch,
     ModuleAddIn,
+    ModulePatch,
     UnitAddIn,
     UnitIn,
     UnitPatch,
 )
 from domain.commands import (
     ChangeCourse,
+    Command,
     CourseChange,
     CreateCourse,
     adding_module,
@@ -28,6 +31,8 @@ from domain.commands import (
     removing_unit,
 )
 from domain.course import Course, Module, Unit
+from domain.errors import InvalidStructureError
+from domain.xapi_commands import LinkActivity
 from ledger.application import Recorded
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
@@ -58,24 +63,70 @@ async def change_course(
     return changed(course_id, recorded)
 
 
+def links_of(body: CourseIn) -> list[LinkActivity]:
+    """The xAPI activity IRIs a new course, its units and modules carry."""
+    links = [] if body.activity_id is None else [LinkActivity(body.activity_id, body.course_id)]
+    for unit in body.units:
+        if unit.activity_id is not None:
+            links.append(LinkActivity(unit.activity_id, body.course_id, unit.unit_id))
+        links.extend(
+            LinkActivity(module.activity_id, body.course_id, unit.unit_id, module.module_id)
+            for module in unit.modules
+            if module.activity_id is not None
+        )
+    return links
+
+
+async def change_and_link(
+    services: Services,
+    request: Request,
+    course_id: str,
+    change: CourseChange | None,
+    link: LinkActivity | None,
+) -> CourseChanged:
+    """A course change and an activity link, written together or not at all."""
+    commands: list[Command] = [] if change is None else [ChangeCourse(course_id, change)]
+    if link is not None:
+        commands.append(link)
+    if not commands:
+        raise InvalidStructureError("the body changes nothing", field="body")
+    recorded = await services.ledger.decide_whole(commands, acting_of(request))
+    version = (
+        recorded[0].version
+        if change is not None
+        else (await run_in_threadpool(services.ledger.get_course, course_id)).version
+    )
+    return CourseChanged(course_id=course_id, version=version, position=recorded[-1].position)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_course(body: CourseIn, services: Services, request: Request) -> CourseChanged:
-    """Create a course with its units and modules, and the percentage that completes it."""
+    """Create a course with its units and modules, and the percentage that completes it
+    (with the xAPI activity IRIs they carry: written together, or not at all)."""
     units = [to_unit(unit) for unit in body.units]
     command = CreateCourse(body.course_id, body.title, units, body.completion_threshold)
-    return changed(body.course_id, await services.ledger.decide(command, acting_of(request)))
+    links = links_of(body)
+    if not links:
+        return changed(body.course_id, await services.ledger.decide(command, acting_of(request)))
+    recorded = await services.ledger.decide_whole([command, *links], acting_of(request))
+    return CourseChanged(
+        course_id=body.course_id, version=recorded[0].version, position=recorded[-1].position
+    )
 
 
 @router.patch("/{course_id}")
 async def change_threshold(
     course_id: CourseId, body: CoursePatch, services: Services, request: Request
 ) -> CourseChanged:
-    """Change the completion threshold; every enrolled learner is recomputed."""
-    change = changing_threshold(body.completion_threshold)
-    return await change_course(services, request, course_id, change)
+    """Change the completion threshold (every enrolled learner is recomputed), and/or link
+    the course to an xAPI activity IRI (a statement about it completes every unit)."""
+    threshold = body.completion_threshold
+    change = None if threshold is None else changing_threshold(threshold)
+    link = None if body.activity_id is None else LinkActivity(body.activity_id, course_id)
+    return await change_and_link(services, request, course_id, change, link)
 
 
-@router.get("/{course_id}")
+@router.get("/{course_id}", response_model_exclude_none=True)
 def get_course(course_id: CourseId, services: Services) -> CourseOut:
     """The course's current structure."""
     return course_out(services.ledger.get_course(course_id))
@@ -94,9 +145,13 @@ async def add_unit(
 async def change_unit(
     course_id: CourseId, unit_id: UnitId, body: UnitPatch, services: Services, request: Request
 ) -> CourseChanged:
-    """Change a unit's title, `required` or `weight`; what is left out stays."""
-    change = changing_unit(unit_id, body.title, body.required, body.weight)
-    return await change_course(services, request, course_id, change)
+    """Change a unit's title, `required` or `weight`, or link it to an xAPI activity IRI;
+    what is left out stays."""
+    change = None
+    if body.activity_id is None or (body.title, body.required, body.weight) != (None, None, None):
+        change = changing_unit(unit_id, body.title, body.required, body.weight)
+    link = None if body.activity_id is None else LinkActivity(body.activity_id, course_id, unit_id)
+    return await change_and_link(services, request, course_id, change, link)
 
 
 @router.delete("/{course_id}/units/{unit_id}")
@@ -128,3 +183,17 @@ async def remove_module(
     """Remove a module from a unit."""
     change = removing_module(unit_id, module_id)
     return await change_course(services, request, course_id, change)
+
+
+@router.patch("/{course_id}/units/{unit_id}/modules/{module_id}")
+async def change_module(
+    course_id: CourseId,
+    unit_id: UnitId,
+    module_id: ModuleId,
+    body: ModulePatch,
+    services: Services,
+    request: Request,
+) -> CourseChanged:
+    """Link a module to an xAPI activity IRI (a statement about it completes the module)."""
+    link = LinkActivity(body.activity_id, course_id, unit_id, module_id)
+    return await change_and_link(services, request, course_id, None, link)
