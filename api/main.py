@@ -19,6 +19,8 @@ from api.access import (
 from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
+from api.pages import install_pages
+from api.pages.sessions import PageSessions
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
@@ -47,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.ledger.on_recorded.append(lambda _: services.waker.wake())
         app.state.services = services
         app.state.keyring = Keyring.from_settings(services.settings)
+        app.state.page_sessions = PageSessions.from_settings(
+            services.settings.session_secret, app.state.keyring
+        )
         await services.open_reads()
         tune_garbage_collector()
         try:
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projections.router, dependencies=[requires("admin")])
     app.include_router(learners.router, dependencies=[requires_for_every_method("admin")])
     app.include_router(health.router)
+    install_pages(app)  # pages check their own session: read scope, admin and CSRF to act
     # Outermost last: log → who may ask → body limits → Idempotency-Key → HEAD as GET → routes.
     app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyKeys)
