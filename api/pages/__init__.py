@@ -12,6 +12,15 @@ from api.pages.page_access import PageRefused, SignInRequired, current_session, 
 from api.pages.rendering import HERE, render
 
 STATIC_PATH = "/static"
+# The paths whose POST bodies are HTML forms (the body guard takes them url-encoded).
+FORM_PATHS = frozenset(
+    {
+        sign_in_page.SIGN_IN_PATH,
+        "/sign-out",
+        "/operations/rebuilds",
+        "/operations/parked/retry",
+    }
+)
 
 
 def install_pages(app: FastAPI) -> None:
