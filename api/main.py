@@ -19,9 +19,9 @@ from api.access import (
 from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
+from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.pages import FORM_PATHS, install_pages
 from api.pages.sessions import PageSessions
-from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
 from api.routers import (
@@ -84,9 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: log → who may ask → body limits → Idempotency-Key → HEAD as GET → routes.
     app.add_middleware(HeadAsGet)
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(
-        BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}), form_paths=FORM_PATHS
-    )
+    app.add_middleware(BodyGuard, bulk_paths=frozenset({batch.BATCH_PATH}), form_paths=FORM_PATHS)
     app.add_middleware(AccessGate, docs_paths=docs_paths(app))
     app.add_middleware(RequestLog)
     return app

@@ -22,11 +22,16 @@ __all__ = ["browser"]  # the fixture, imported for pytest
 
 @pytest.fixture
 def keys() -> dict[str, tuple[str, str]]:
-    return {"read": create_key("page-reader", "read"), "admin": create_key("page-admin", "read,admin")}
+    return {
+        "read": create_key("page-reader", "read"),
+        "admin": create_key("page-admin", "read,admin"),
+    }
 
 
 @pytest.fixture
-def guarded(settings: Settings, tmp_path: Path, keys: dict[str, tuple[str, str]]) -> Iterator[Server]:
+def guarded(
+    settings: Settings, tmp_path: Path, keys: dict[str, tuple[str, str]]
+) -> Iterator[Server]:
     lines = ";".join(line for _, line in keys.values())
     running = Server(
         settings,
@@ -99,7 +104,10 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_scopes_hold(
     before = generations(guarded, admin)
     for fields in ({"rules": "weighted-v1"}, {"rules": "weighted-v1", "csrf_token": "wrong"}):
         refused = httpx.post(
-            guarded.url + "/operations/rebuilds", data=fields, cookies=admin_cookie, timeout=DEADLINE
+            guarded.url + "/operations/rebuilds",
+            data=fields,
+            cookies=admin_cookie,
+            timeout=DEADLINE,
         )
         assert refused.status_code == 403 and "CSRF" in refused.text
     assert generations(guarded, admin) == before  # nothing started

@@ -87,8 +87,10 @@ def test_an_instructor_reads_courses_rosters_and_histories(
     # Unit shares in course order, falling from unit 1 to unit 4.
     shares = page.locator("#unit-shares tbody tr th").all_inner_texts()
     assert [s.split(" ")[0:2] for s in shares] == [["Unit", str(i)] for i in range(1, 5)]
-    assert page.locator("#unit-shares tbody td .bar-value").first.inner_text().startswith(
-        "82.8% (24 of 29)"
+    assert (
+        page.locator("#unit-shares tbody td .bar-value")
+        .first.inner_text()
+        .startswith("82.8% (24 of 29)")
     )
     # One progress bar per learner, its value the learner's percentage.
     assert page.locator("#roster progress").count() == 30

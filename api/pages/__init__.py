@@ -8,14 +8,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.pages import course_pages, history_page, operations_page, sign_in_page
-from api.pages.page_access import PageRefused, SignInRequired, current_session, sign_in_url
+from api.pages.page_access import (
+    SIGN_IN_PATH,
+    PageRefused,
+    SignInRequired,
+    current_session,
+    sign_in_url,
+)
 from api.pages.rendering import HERE, render
 
 STATIC_PATH = "/static"
 # The paths whose POST bodies are HTML forms (the body guard takes them url-encoded).
 FORM_PATHS = frozenset(
     {
-        sign_in_page.SIGN_IN_PATH,
+        SIGN_IN_PATH,
         "/sign-out",
         "/operations/rebuilds",
         "/operations/parked/retry",

@@ -90,4 +90,3 @@ class PageSessions:
             if hmac.compare_digest(key.digest.hex(), str(signed.get("digest"))):
                 return PageSession(key.name, key.scopes, signed["csrf"], key.digest.hex())
         return None
-

@@ -49,4 +49,3 @@ def step_chart(steps: list[tuple[datetime, float]]) -> StepChart:
     if len(steps) > 1:
         x_labels.append((points[-1][0], last.strftime("%Y-%m-%d %H:%M")))
     return StepChart(" ".join(commands), points, y_ticks, x_labels)
-
