@@ -10,18 +10,20 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api.access import answered_at_once
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services, services_of
+from api.roster_parameters import roster_query
 from api.routers.history import event_log
-from api.schemas import ID_PATTERN, VALID_ID
+from api.schemas import VALID_ID
 from bootstrap import LedgerServices
 from domain.errors import NotFoundError
 from projections.audit import progress_as_of
 from projections.progress_documents import CourseProgress, LearnerProgress, ProgressAsOf, Roster
+from projections.roster_queries import RosterQuery
 
 router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites])
 
@@ -107,11 +109,8 @@ def learner_progress(learner_id: LearnerId, services: Services) -> Response:
 def course_roster(
     course_id: CourseId,
     services: Services,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[
-        str | None,
-        Query(pattern=ID_PATTERN, description="The `next` cursor of the previous page"),
-    ] = None,
+    query: Annotated[RosterQuery, Depends(roster_query)],
 ) -> Response:
-    """Every learner's progress in a course, a page at a time, with a summary."""
-    return document_response(services.reads.roster(course_id, limit, after))
+    """Every learner's progress in a course, filtered and sorted, a page at a time, with the
+    course's summary."""
+    return document_response(services.reads.roster(course_id, query))
