@@ -29,6 +29,7 @@ from api.routers import (
     health,
     history,
     learners,
+    listings,
     progress,
     projections,
 )
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Reads need `read`; every other method needs the scope named here. Progress first: the
     # router tries routes in order, and the hottest read is matched without trying the rest.
     app.include_router(progress.router, dependencies=[requires("read")])
+    app.include_router(listings.router, dependencies=[requires("read")])
     app.include_router(courses.router, dependencies=[requires("admin")])
     app.include_router(enrollments.router, dependencies=[requires("write")])
     app.include_router(batch.router, dependencies=[requires("write")])

@@ -66,8 +66,11 @@ class ProgressAsOf(CourseProgress):
 
 
 class LearnerProgress(TypedDict):
+    """A page of the learner's courses, by course id; `next` is the cursor of the next."""
+
     learner_id: str
     courses: list[CourseProgress]
+    next: str | None
     projection_position: int
 
 
@@ -149,11 +152,14 @@ def learner_course_progress(row: ProgressRow | None) -> CourseProgress | None:
     return course_progress(row)
 
 
-def learner_progress(learner_id: str, rows: Sequence[ProgressRow]) -> LearnerProgress:
-    """Rows in course order; one row of NULLs (but the position) when there is none."""
+def learner_progress(learner_id: str, rows: Sequence[ProgressRow], limit: int) -> LearnerProgress:
+    """Rows in course order, at most `limit` + 1 (one more says that a next page exists);
+    one row of NULLs (but the position) when there is none."""
+    courses = [course_progress(row) for row in rows[:limit] if row[ENROLLMENT_ID] is not None]
     return {
         "learner_id": learner_id,
-        "courses": [course_progress(row) for row in rows if row[ENROLLMENT_ID] is not None],
+        "courses": courses,
+        "next": courses[-1]["course_id"] if len(rows) > limit else None,
         "projection_position": int(rows[0][0]) if rows else 0,
     }
 

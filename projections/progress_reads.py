@@ -26,7 +26,7 @@ from projections.progress_documents import (
 from projections.progress_tables import GENERATIONS
 from projections.roster_queries import RosterQuery, roster_page
 
-# Courses listed at most for one learner.
+# A learner's courses listed a page, unless asked otherwise.
 LEARNER_COURSES_LIMIT = 1000
 
 
@@ -49,11 +49,21 @@ class ProgressStatements:
             f"LEFT JOIN {structure} s ON s.course_id = p.course_id "
             "WHERE g.status = 'live'"
         )
-        self.learner_courses = (
-            f"SELECT {with_units} FROM {generations} g "
-            f"LEFT JOIN {progress} p ON p.learner_id = %s "
+        # A page of a learner's courses after a course id ('' for the first), one row more
+        # than the page to say whether there is a next; with units, or without (enrollments).
+        without_units = progress_columns(db, "NULL", "NULL", held(db, "s.aggregate_id"))
+        self.learner_courses, self.learner_enrollments = (
+            f"SELECT {columns} FROM {generations} g "
+            f"LEFT JOIN {progress} p ON p.learner_id = %s AND p.course_id > %s "
             f"LEFT JOIN {structure} s ON s.course_id = p.course_id "
-            f"WHERE g.status = 'live' ORDER BY p.course_id LIMIT {LEARNER_COURSES_LIMIT}"
+            "WHERE g.status = 'live' ORDER BY p.course_id LIMIT %s"
+            for columns in (with_units, without_units)
+        )
+        self.enrollment = (
+            f"SELECT {with_units} FROM {generations} g "
+            f"LEFT JOIN {progress} p ON p.enrollment_id = %s "
+            f"LEFT JOIN {structure} s ON s.course_id = p.course_id "
+            "WHERE g.status = 'live'"
         )
 
 
@@ -90,11 +100,27 @@ class ProgressReads:
         row = await self.pool.fetch_one(self.statements.learner_course, (learner_id, course_id))
         return learner_course_progress(row)
 
-    def learner_courses(self, learner_id: str) -> LearnerProgress:
-        """A learner's progress in each course they are enrolled in, by course id."""
-        return learner_progress(
-            learner_id, self._fetch(self.statements.learner_courses, (learner_id,))
+    def learner_courses(
+        self,
+        learner_id: str,
+        after: str | None = None,
+        limit: int = LEARNER_COURSES_LIMIT,
+        *,
+        units: bool = True,
+    ) -> LearnerProgress:
+        """A page of a learner's progress in each course they are enrolled in, by course id,
+        after the course `after`; `next` names the last course when there are more. Without
+        `units`, each course's numbers alone (their enrollments)."""
+        statement = (
+            self.statements.learner_courses if units else self.statements.learner_enrollments
         )
+        rows = self._fetch(statement, (learner_id, after or "", limit + 1))
+        return learner_progress(learner_id, rows, limit)
+
+    def enrollment(self, enrollment_id: str) -> CourseProgress | None:
+        """One enrollment's progress, unit by unit; None when there is none (or erased)."""
+        rows = self._fetch(self.statements.enrollment, (enrollment_id,))
+        return learner_course_progress(rows[0] if rows else None)
 
     def roster(self, course_id: str, query: RosterQuery) -> Roster:
         """A page of the course's learners as `query` asks, with the course's summary."""

@@ -175,6 +175,7 @@ def test_no_enrollment_reads_as_the_live_position_alone(services: LedgerServices
     assert services.reads.learner_courses("nobody") == {
         "learner_id": "nobody",
         "courses": [],
+        "next": None,
         "projection_position": position,
     }
     assert services.reads.roster("c2", RosterQuery(limit=10)) == {
