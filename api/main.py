@@ -19,6 +19,7 @@ from api.access import (
 from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
+from api.offline_docs import install_offline_docs
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.problems import install_problem_handlers
 from api.request_log import RequestLog
@@ -62,10 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="An event-sourced ledger of learner progress.",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        # Clients name their methods by these: `create_course`, not `create_course_v1_…_post`.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_problem_handlers(app)
     install_access(app)
     document_idempotency_key(app)
+    install_offline_docs(app)
     # Reads need `read`; every other method needs the scope named here. Progress first: the
     # router tries routes in order, and the hottest read is matched without trying the rest.
     app.include_router(progress.router, dependencies=[requires("read")])
