@@ -19,6 +19,7 @@ from api.access import (
 from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
+from api.offline_docs import install_offline_docs
 from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
 from api.pages import FORM_PATHS, install_pages
 from api.pages.sessions import PageSessions
@@ -31,6 +32,7 @@ from api.routers import (
     health,
     history,
     learners,
+    listings,
     progress,
     projections,
 )
@@ -66,13 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="An event-sourced ledger of learner progress.",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        # Clients name their methods by these: `create_course`, not `create_course_v1_…_post`.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_problem_handlers(app)
     install_access(app)
     document_idempotency_key(app)
+    install_offline_docs(app)
     # Reads need `read`; every other method needs the scope named here. Progress first: the
     # router tries routes in order, and the hottest read is matched without trying the rest.
     app.include_router(progress.router, dependencies=[requires("read")])
+    app.include_router(listings.router, dependencies=[requires("read")])
     app.include_router(courses.router, dependencies=[requires("admin")])
     app.include_router(enrollments.router, dependencies=[requires("write")])
     app.include_router(batch.router, dependencies=[requires("write")])
