@@ -1,7 +1,7 @@
-"""What the pages show beside a roster: every course with its counts, a course's histogram
-of percentages, and the share of its learners who completed each unit, in course order
-(where learners get stuck). One statement each, on the live generation's views, written
-once for both databases; like the roster's summary, they count the learners not withdrawn.
+"""What the course page shows beside its roster: a histogram of percentages, and the share
+of its learners who completed each unit, in course order (where learners get stuck). One
+statement each, on the live generation's views, written once for both databases; like the
+roster's summary, they count the learners not withdrawn.
 """
 
 from __future__ import annotations
@@ -12,20 +12,10 @@ from typing import Any
 import orjson
 
 from eventstore.database import Database
-from projections.progress_documents import rounded_average
 
 # Buckets of ten points (0-9.99 ... 90-99.99), then 100 on its own: finished learners are
 # told apart from those one unit short.
 BUCKET_BOUNDS = tuple(range(0, 100, 10))
-COURSES_PAGE_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class CourseCounts:
-    course_id: str
-    enrolled: int
-    completed: int
-    average_percentage: float
 
 
 @dataclass(frozen=True)
@@ -70,15 +60,6 @@ class CourseChartReads:
             db.table("unit_progress"),
             db.table("course_structure"),
         )
-        exact = "COALESCE(p.exact_percentage, p.percentage)"
-        self.courses_after = (
-            "SELECT s.course_id, COUNT(p.enrollment_id) AS enrolled, "
-            "COALESCE(SUM(CASE WHEN p.completed_at IS NULL THEN 0 ELSE 1 END), 0) AS completed, "
-            f"COALESCE(AVG({exact}), 0) AS average "
-            f"FROM {structure} s LEFT JOIN {progress} p "
-            "ON p.course_id = s.course_id AND p.withdrawn = %s "
-            "WHERE s.course_id > %s GROUP BY s.course_id ORDER BY s.course_id LIMIT %s"
-        )
         buckets = ", ".join(
             f"COALESCE(SUM(CASE WHEN percentage >= {low} AND percentage < {low + 10} "
             f"THEN 1 ELSE 0 END), 0) AS b{low}"
@@ -97,21 +78,6 @@ class CourseChartReads:
             "WHERE u.course_id = %s GROUP BY u.unit_id"
         )
         self.structure = f"SELECT units FROM {structure} WHERE course_id = %s"
-
-    def courses(self, after: str = "", limit: int = COURSES_PAGE_LIMIT) -> list[CourseCounts]:
-        """A page of courses by id after `after`, each with its learners' counts."""
-        with self.db.one_statement() as cursor:
-            cursor.execute(self.courses_after, (False, after, limit))
-            rows = cursor.fetchall()
-        return [
-            CourseCounts(
-                course_id=row["course_id"],
-                enrolled=int(row["enrolled"]),
-                completed=int(row["completed"]),
-                average_percentage=rounded_average(row["average"]),
-            )
-            for row in rows
-        ]
 
     def charts(self, course_id: str) -> CourseCharts | None:
         """The course's histogram and unit shares; None when there is no such course."""

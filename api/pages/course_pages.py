@@ -15,10 +15,12 @@ from api.pages.rendering import render
 from api.pages.roster_view import RosterView, roster_view
 from api.schemas import ID_PATTERN
 from bootstrap import LedgerServices
-from projections.course_charts import COURSES_PAGE_LIMIT, CourseChartReads
+from projections.course_charts import CourseChartReads
+from projections.course_listing import course_list
 from projections.roster_queries import InvalidRosterQuery
 
 router = APIRouter(include_in_schema=False)
+COURSES_PAGE_LIMIT = 100
 
 
 def chart_reads(request: Request, services: LedgerServices) -> CourseChartReads:
@@ -31,21 +33,16 @@ def chart_reads(request: Request, services: LedgerServices) -> CourseChartReads:
 
 
 @router.get("/", response_class=HTMLResponse)
-def course_list(
+def course_list_page(
     request: Request,
     session: Reader,
     services: Services,
     after: Annotated[str, Query(pattern=f"^$|{ID_PATTERN}", max_length=200)] = "",
 ) -> HTMLResponse:
-    courses = chart_reads(request, services).courses(after, COURSES_PAGE_LIMIT + 1)
-    page = courses[:COURSES_PAGE_LIMIT]
-    next_after = page[-1].course_id if len(courses) > COURSES_PAGE_LIMIT else None
-    return render(
-        request,
-        "courses.html",
-        {"courses": page, "next_after": next_after, "after": after},
-        session,
-    )
+    """The API's course list (GET /v1/courses), 100 courses a page."""
+    listed = course_list(services.db, after or None, COURSES_PAGE_LIMIT)
+    context = {"courses": listed["items"], "next_after": listed["next"], "after": after}
+    return render(request, "courses.html", context, session)
 
 
 @router.get("/courses/{course_id}", response_class=HTMLResponse)
