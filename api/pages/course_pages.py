@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.dependencies import CourseId, Services
+from api.pages.chart_cache import ChartCache
 from api.pages.page_access import Reader
 from api.pages.rendering import render
 from api.pages.roster_view import RosterView, roster_view
@@ -23,13 +24,13 @@ router = APIRouter(include_in_schema=False)
 COURSES_PAGE_LIMIT = 100
 
 
-def chart_reads(request: Request, services: LedgerServices) -> CourseChartReads:
+def chart_cache(request: Request, services: LedgerServices) -> ChartCache:
     """Built once per app: its statements are written at construction."""
-    reads: CourseChartReads | None = getattr(request.app.state, "course_chart_reads", None)
-    if reads is None:
-        reads = CourseChartReads(services.db)
-        request.app.state.course_chart_reads = reads
-    return reads
+    cache: ChartCache | None = getattr(request.app.state, "course_chart_cache", None)
+    if cache is None:
+        cache = ChartCache(CourseChartReads(services.db))
+        request.app.state.course_chart_cache = cache
+    return cache
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -49,7 +50,8 @@ def course_list_page(
 def course_page(
     request: Request, course_id: CourseId, session: Reader, services: Services
 ) -> HTMLResponse:
-    charts = chart_reads(request, services).charts(course_id)
+    position = services.reads.live_position()
+    charts = chart_cache(request, services).charts(course_id, position)
     if charts is None:
         return render(
             request,
