@@ -22,6 +22,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 NDJSON = "application/x-ndjson"
+FORM = "application/x-www-form-urlencoded"
 
 
 def media_type(content_type: str | None) -> str:
@@ -67,11 +68,18 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 
 
 class BodyGuard:
-    """`bulk_paths` take NDJSON as well as JSON, up to the larger bulk body size."""
+    """`bulk_paths` take NDJSON as well as JSON, up to the larger bulk body size;
+    `form_paths` (the pages' forms) take a form's url-encoded body instead."""
 
-    def __init__(self, app: ASGIApp, bulk_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        bulk_paths: frozenset[str] = frozenset(),
+        form_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.bulk_paths = bulk_paths
+        self.form_paths = form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -88,7 +96,12 @@ class BodyGuard:
             refused = problem(413, f"the request body is larger than {limit} bytes", field="body")
             await refused(scope, receive, send)
             return
-        if body and not (is_json(content_type) or (bulk and media_type(content_type) == NDJSON)):
+        if scope["path"] in self.form_paths:
+            if body and media_type(content_type) != FORM:
+                unsupported = problem(415, f"the form body must be {FORM}", field="Content-Type")
+                await unsupported(scope, receive, send)
+                return
+        elif body and not (is_json(content_type) or (bulk and media_type(content_type) == NDJSON)):
             accepted = "application/json or application/x-ndjson" if bulk else "application/json"
             unsupported = problem(415, f"the request body must be {accepted}", field="Content-Type")
             await unsupported(scope, receive, send)

@@ -24,6 +24,7 @@ from bench.erasure_timing import erasure
 from bench.raw_limits import binary_copy, paged_scan
 from bench.rebuild import peer, rebuild
 from bench.report import print_table, targets
+from bench.roster_page import roster_page_figures
 from bench.web import Durations, web_figures
 from bench.wrk import wrk_version
 from bootstrap import Settings, bootstrap
@@ -82,6 +83,7 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     rebuild_settings = postgres_settings(database_url, "rebuild")
     web_settings = postgres_settings(database_url, "web")
+    roster_settings = postgres_settings(database_url, "roster")
     try:
         step(f"generating {Shape(plan.postgres_learners).events:,} events on PostgreSQL")
         head = seed(rebuild_settings, Shape(plan.postgres_learners))
@@ -105,8 +107,13 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
         figures["bulk"]["raw_copy"] = binary_copy(web_settings, figures["bulk"]["events"])
         step("erasing a learner with 50 enrollments (PostgreSQL, beside the web data)")
         figures["erasure"] = erasure(web_settings)
+        roster_learners = 100_000 if plan.name == "full" else 2_000
+        step(f"the roster page against the JSON roster, {roster_learners:,} learners (PostgreSQL)")
+        figures["roster_page"] = roster_page_figures(
+            roster_settings, roster_learners, plan.web.load_seconds, workdir / "roster.log"
+        )
     finally:
-        for settings in (rebuild_settings, web_settings):
+        for settings in (rebuild_settings, web_settings, roster_settings):
             drop_schema(settings)
     return figures
 

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = Field(
         16 * 1_048_576, ge=1, description="Largest body of a bulk request (10,000 items)"
     )
+    session_secret: str = Field(
+        "",
+        description="Signs the pages' session cookies; empty: a random secret per process "
+        "(sessions end when it stops)",
+    )
     group_commit: bool = Field(
         True,
         description="Commit concurrent commands together: one insert, one fsync (false: an "

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bootstrap import LedgerServices
-from cli import learner_commands, lifecycle
+from cli import export_roster, learner_commands, lifecycle
 from domain.errors import LedgerError, NotFoundError
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.generations import Generation
@@ -67,6 +67,7 @@ def run(services: LedgerServices, args: argparse.Namespace) -> int:
         "projections": projections,
         **learner_commands.COMMANDS,
         **lifecycle.COMMANDS,
+        **export_roster.COMMANDS,
     }
     try:
         return commands[args.command](services, args)

@@ -14,7 +14,7 @@ from pathlib import Path
 from api.access import KeyConfigError, Keyring, is_loopback, new_key, parse_scopes
 from bootstrap import LedgerServices, Settings, bootstrap
 from bootstrap.metrics_directory import workers_metrics_directory
-from cli import lifecycle, operations
+from cli import export_roster, lifecycle, operations
 from cli.import_file import import_file
 from eventstore.environment import is_postgres
 from projections.collector import tune_garbage_collector
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     operations.add_commands(commands)
     lifecycle.add_commands(commands)
+    export_roster.add_commands(commands)
     importing = commands.add_parser(
         "import", help="record completions from an NDJSON file (one item a line)"
     )

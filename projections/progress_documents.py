@@ -66,8 +66,11 @@ class ProgressAsOf(CourseProgress):
 
 
 class LearnerProgress(TypedDict):
+    """A page of the learner's courses, by course id; `next` is the cursor of the next."""
+
     learner_id: str
     courses: list[CourseProgress]
+    next: str | None
     projection_position: int
 
 
@@ -80,7 +83,8 @@ class RosterSummary(TypedDict):
 
 
 class Roster(TypedDict):
-    """A page of a course's learners, in learner order; `next` is the cursor of the next."""
+    """A page of a course's learners in the order asked (projections/roster_queries.py);
+    `next` is the opaque cursor of the next page, None on the last."""
 
     items: list[CourseProgress]
     next: str | None
@@ -148,11 +152,14 @@ def learner_course_progress(row: ProgressRow | None) -> CourseProgress | None:
     return course_progress(row)
 
 
-def learner_progress(learner_id: str, rows: Sequence[ProgressRow]) -> LearnerProgress:
-    """Rows in course order; one row of NULLs (but the position) when there is none."""
+def learner_progress(learner_id: str, rows: Sequence[ProgressRow], limit: int) -> LearnerProgress:
+    """Rows in course order, at most `limit` + 1 (one more says that a next page exists);
+    one row of NULLs (but the position) when there is none."""
+    courses = [course_progress(row) for row in rows[:limit] if row[ENROLLMENT_ID] is not None]
     return {
         "learner_id": learner_id,
-        "courses": [course_progress(row) for row in rows if row[ENROLLMENT_ID] is not None],
+        "courses": courses,
+        "next": courses[-1]["course_id"] if len(rows) > limit else None,
         "projection_position": int(rows[0][0]) if rows else 0,
     }
 
@@ -162,25 +169,3 @@ def rounded_average(average: float | Decimal) -> float:
     binary floating point: its last bits of noise are dropped (at 1e-9) before the rounding,
     so that an exact 41.665 is not read as 41.66499999."""
     return rounded(Decimal(str(average)).quantize(NOISE))
-
-
-def roster(rows: Sequence[ProgressRow], limit: int) -> Roster:
-    """Rows in learner order, at most `limit` + 1 (one more says that a next page exists),
-    each a progress row without units followed by the course's enrolled, completed and
-    average percentage; one row of NULLs (but those) when the page is empty."""
-    items = [
-        course_progress(row[:PROGRESS_COLUMN_COUNT])
-        for row in rows[:limit]
-        if row[ENROLLMENT_ID] is not None
-    ]
-    enrolled, completed, average = rows[0][PROGRESS_COLUMN_COUNT:] if rows else (0, 0, 0)
-    return {
-        "items": items,
-        "next": items[-1]["learner_id"] if len(rows) > limit else None,
-        "summary": {
-            "enrolled": int(enrolled),
-            "completed": int(completed),
-            "average_percentage": rounded_average(average),
-        },
-        "projection_position": int(rows[0][0]) if rows else 0,
-    }

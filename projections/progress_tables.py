@@ -91,8 +91,7 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         "exact_percentage DOUBLE PRECISION, attempt INTEGER)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {p}_course_progress_learner "
         f"ON {tables.course_progress} (learner_id, course_id)",
-        f"CREATE INDEX IF NOT EXISTS {p}_course_progress_roster "
-        f"ON {tables.course_progress} (course_id, learner_id)",
+        *sorted_roster_indexes(tables),
         f"CREATE TABLE IF NOT EXISTS {tables.unit_progress} ("
         "enrollment_id TEXT NOT NULL, unit_id TEXT NOT NULL, learner_id TEXT NOT NULL, "
         "course_id TEXT NOT NULL, required BOOLEAN NOT NULL, completed BOOLEAN NOT NULL, "
@@ -109,11 +108,28 @@ def create_tables(cursor: Cursor, db: Database, tables: GenerationTables) -> Non
         cursor.execute(statement)
 
 
+def sorted_roster_indexes(tables: GenerationTables) -> list[str]:
+    """One index per roster sort (projections/roster_queries.py): a page is a range of one,
+    whatever the course's size."""
+    return [
+        f"CREATE INDEX IF NOT EXISTS {tables.index_prefix}_course_progress_{name} "
+        f"ON {tables.course_progress} (course_id, {columns})"
+        for name, columns in (
+            ("roster", "learner_id"),
+            ("by_percentage", "percentage, learner_id"),
+            ("by_updated_at", "updated_at, learner_id"),
+        )
+    ]
+
+
 def add_missing_columns(cursor: Cursor, db: Database, tables: GenerationTables) -> None:
-    """Brings tables made by an earlier version up to today's columns (NULL in old rows)."""
+    """Brings tables made by an earlier version up to today's columns (NULL in old rows)
+    and indexes."""
     by_view = dict(zip(VIEWS, tables.all(), strict=True))
     for view, column, sql_type in ADDED_COLUMNS:
         db.add_column_if_missing(cursor, by_view[view], column, sql_type)
+    for statement in sorted_roster_indexes(tables):
+        cursor.execute(statement)
 
 
 def point_views_at(cursor: Cursor, db: Database, tables: GenerationTables) -> None:

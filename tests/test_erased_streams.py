@@ -9,6 +9,7 @@ from cli.operations import event_log
 from domain.course import Unit
 from projections.audit import verify
 from projections.engine import ProjectionEngine
+from projections.roster_queries import RosterQuery
 from tests.factories import new_id
 
 
@@ -52,7 +53,7 @@ def test_a_projector_behind_the_erasure_writes_nothing_of_the_learner(
     assert services.reads.learner_course(erased, course_id) is None
     kept_read = services.reads.learner_course(kept, course_id)
     assert kept_read is not None and kept_read["completed_units"] == 2
-    roster = services.reads.roster(course_id, 100, None)
+    roster = services.reads.roster(course_id, RosterQuery(limit=100))
     assert [item["learner_id"] for item in roster["items"]] == [kept]
     assert services.engine.parked.count(live.number) == 0
     assert verify(event_log(services), services.generations).mismatches == []

@@ -178,8 +178,12 @@ def test_enrollments_rosters_and_withdrawal(client: httpx.Client) -> None:
     page = call(client, "GET", roster, params={"limit": 2, "min_position": position})
     assert [item["learner_id"] for item in page["items"]] == [ADA, "bob"]
     assert [item["withdrawn"] for item in page["items"]] == [False, True]
-    assert page["next"] == "bob"
+    assert page["next"] is not None  # an opaque cursor: the page after bob
     # Withdrawn learners are listed but not counted: ada at 100 %, cy at 0 %.
+    withdrawn_only = call(client, "GET", roster, params={"status": "withdrawn"})
+    assert [item["learner_id"] for item in withdrawn_only["items"]] == ["bob"]
+    bad_cursor = client.get(roster, params={"after": "bob"})
+    assert (bad_cursor.status_code, bad_cursor.json()["field"]) == (400, "after")
     assert page["summary"] == {"enrolled": 2, "completed": 1, "average_percentage": 50.0}
     rest = call(client, "GET", roster, params={"limit": 2, "after": page["next"]})
     assert [item["learner_id"] for item in rest["items"]] == ["cy"]

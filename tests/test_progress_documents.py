@@ -14,6 +14,7 @@ from bootstrap import LedgerServices, Settings, bootstrap
 from domain.course import Unit
 from projections.progress_documents import CourseProgress
 from projections.progress_tables import GenerationTables, point_views_at
+from projections.roster_queries import RosterQuery
 from tests.factories import enrollment_id_of
 from tests.progress_reading import progress_of, read_progress
 from tests.test_projection import make_history, project
@@ -56,7 +57,7 @@ def test_every_document_shows_an_enrollment_alike(services: LedgerServices) -> N
     listed: list[CourseProgress] = []
     after = None
     while True:
-        page = reads.roster("c1", 5, after)
+        page = reads.roster("c1", RosterQuery(limit=5, after=after))
         assert page["projection_position"] == position
         listed += page["items"]
         after = page["next"]
@@ -87,6 +88,10 @@ def half_up(exact: Fraction) -> float:
     )
 
 
+def average_of(services: LedgerServices, course_id: str) -> float:
+    return services.reads.roster(course_id, RosterQuery(limit=10))["summary"]["average_percentage"]
+
+
 def test_the_roster_average_is_of_exact_values_rounded_once(services: LedgerServices) -> None:
     ledger = services.ledger
     ledger.create_course("c1", "Course", [Unit("u1"), Unit("u2"), Unit("u3")])
@@ -102,10 +107,10 @@ def test_the_roster_average_is_of_exact_values_rounded_once(services: LedgerServ
             ledger.complete_unit(enrollment, "u0")
     project(services)
 
-    summary = services.reads.roster("c1", 10, None)["summary"]
+    summary = services.reads.roster("c1", RosterQuery(limit=10))["summary"]
     # The rounded percentages (33.33, 33.33, 100, 0) would average 41.66.
     assert summary == {"enrolled": 4, "completed": 1, "average_percentage": 41.67}
-    assert services.reads.roster("c8", 10, None)["summary"]["average_percentage"] == 3.13
+    assert average_of(services, "c8") == 3.13
 
 
 def test_a_weighted_roster_averages_unrounded_percentages(settings: Settings) -> None:
@@ -120,7 +125,7 @@ def test_a_weighted_roster_averages_unrounded_percentages(settings: Settings) ->
             for unit in done:
                 ledger.complete_unit(enrollment, unit)
         project(services)
-        roster = services.reads.roster("c1", 10, None)
+        roster = services.reads.roster("c1", RosterQuery(limit=10))
         assert [item["percentage"] for item in roster["items"]] == [25.0, 25.0, 100.0, 0.0]
         assert roster["summary"]["average_percentage"] == 37.5
         ledger.create_course("c3", "Thirds", [Unit("u1"), Unit("u2"), Unit("u3")])
@@ -129,7 +134,10 @@ def test_a_weighted_roster_averages_unrounded_percentages(settings: Settings) ->
             for unit in ("u1", "u2", "u3")[:count]:
                 ledger.complete_unit(enrollment, unit)
         project(services)
-        assert services.reads.roster("c3", 10, None)["summary"]["average_percentage"] == 41.67
+        assert (
+            services.reads.roster("c3", RosterQuery(limit=10))["summary"]["average_percentage"]
+            == 41.67
+        )
     finally:
         services.close()
 
@@ -149,7 +157,10 @@ def test_tables_made_before_the_exact_column_gain_it_at_start(settings: Settings
         ledger.create_course("c1", "Course", [Unit("u1"), Unit("u2"), Unit("u3")])
         ledger.complete_unit(ledger.enroll("a", "c1").enrollment.id, "u1")
         project(services)
-        assert services.reads.roster("c1", 10, None)["summary"]["average_percentage"] == 33.33
+        assert (
+            services.reads.roster("c1", RosterQuery(limit=10))["summary"]["average_percentage"]
+            == 33.33
+        )
     finally:
         services.close()
 
@@ -164,14 +175,15 @@ def test_no_enrollment_reads_as_the_live_position_alone(services: LedgerServices
     assert services.reads.learner_courses("nobody") == {
         "learner_id": "nobody",
         "courses": [],
+        "next": None,
         "projection_position": position,
     }
-    assert services.reads.roster("c2", 10, None) == {
+    assert services.reads.roster("c2", RosterQuery(limit=10)) == {
         "items": [],
         "next": None,
         "summary": {"enrolled": 0, "completed": 0, "average_percentage": 0.0},
         "projection_position": position,
     }
-    last_page = services.reads.roster("c1", 1, "ada")
-    assert (last_page["items"], last_page["next"]) == ([], None)
-    assert last_page["summary"]["enrolled"] == 1
+    first_page = services.reads.roster("c1", RosterQuery(limit=1))
+    assert first_page["next"] is None
+    assert first_page["summary"]["enrolled"] == 1

@@ -10,18 +10,23 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api.access import answered_at_once
 from api.dependencies import CourseId, LearnerId, ReadYourWrites, Services, services_of
+from api.roster_parameters import roster_query
 from api.routers.history import event_log
 from api.schemas import ID_PATTERN, VALID_ID
 from bootstrap import LedgerServices
 from domain.errors import NotFoundError
 from projections.audit import progress_as_of
 from projections.progress_documents import CourseProgress, LearnerProgress, ProgressAsOf, Roster
+from projections.progress_reads import LEARNER_COURSES_LIMIT
+from projections.roster_export import csv_chunks
+from projections.roster_queries import RosterQuery, roster_rows
 
 router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites])
 
@@ -98,20 +103,49 @@ router.add_api_route(
 
 
 @router.get("/learners/{learner_id}/progress", response_model=LearnerProgress)
-def learner_progress(learner_id: LearnerId, services: Services) -> Response:
-    """A learner's progress in every course they are enrolled in."""
-    return document_response(services.reads.learner_courses(learner_id))
-
-
-@router.get("/courses/{course_id}/progress", response_model=Roster)
-def course_roster(
-    course_id: CourseId,
+def learner_progress(
+    learner_id: LearnerId,
     services: Services,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=LEARNER_COURSES_LIMIT)] = LEARNER_COURSES_LIMIT,
     after: Annotated[
         str | None,
         Query(pattern=ID_PATTERN, description="The `next` cursor of the previous page"),
     ] = None,
 ) -> Response:
-    """Every learner's progress in a course, a page at a time, with a summary."""
-    return document_response(services.reads.roster(course_id, limit, after))
+    """A learner's progress in every course they are enrolled in, by course id, a page at a
+    time (`next` is set when there are more)."""
+    return document_response(services.reads.learner_courses(learner_id, after, limit))
+
+
+ROSTER_CSV: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "learner_id,course_id,enrollment_id,completed_units,total_units,"
+                "percentage,completed_at,updated_at,withdrawn,attempt,held,position\n",
+            }
+        },
+        "description": "The roster (JSON), or every matching row as CSV with `Accept: text/csv`",
+    }
+}
+
+
+@router.get("/courses/{course_id}/progress", response_model=Roster, responses=ROSTER_CSV)
+def course_roster(
+    course_id: CourseId,
+    services: Services,
+    query: Annotated[RosterQuery, Depends(roster_query)],
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Every learner's progress in a course, filtered and sorted, a page at a time, with the
+    course's summary; with `Accept: text/csv`, every matching row (from `after`, ignoring
+    `limit`) streamed as CSV."""
+    if accept is not None and "text/csv" in accept:
+        rows = roster_rows(services.db, course_id, query)
+        return StreamingResponse(
+            csv_chunks(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{course_id}.csv"'},
+        )
+    return document_response(services.reads.roster(course_id, query))
