@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check lint bench bench-quick bench-scale soak clean fuzz
+.PHONY: install run test chromium check lint bench bench-quick bench-scale soak clean fuzz
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,8 +28,14 @@ lint: install
 # The whole suite, on SQLite and, when LEDGER_TEST_DATABASE_URL is set, on PostgreSQL
 # (about 3 minutes on 2 cores). LEDGER_TEST_DEADLINE_SCALE=2 doubles every wait's bound on a
 # slow or busy machine; LEDGER_ORACLE_EXAMPLES sets the oracle's number of histories (30).
-test: lint
+test: lint chromium
 	$(BIN)/pytest
+
+# The page tests drive Debian's Chromium through Playwright (which never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get install -y chromium || (apt-get update && apt-get install -y chromium))) || \
+		(echo "make test needs Debian's chromium: apt-get install chromium"; exit 1)
 
 # The inner loop, in under 30 s: lint, then the tests that run inside pytest's own process
 # (no server, no CLI process, nothing marked slow), on SQLite only, with a shorter oracle run.
