@@ -6,13 +6,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.problems import PROBLEM_JSON
 
 
 class Problem(BaseModel):
     """RFC 9457 problem details; `field` names the input at fault."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "course 'intro' has no unit 'u9'",
+                    "field": "unit_id",
+                }
+            ]
+        }
+    )
 
     type: str
     title: str

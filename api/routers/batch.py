@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.actors import acting_of
-from api.batch_items import MAX_ITEMS, BatchTooLarge, NotABatch, parse_body
+from api.batch_items import MAX_ITEMS, BatchTooLarge, CompletionItem, NotABatch, parse_body
 from api.dependencies import Services
 from api.guards import NDJSON
 from api.problems import problem
@@ -74,7 +74,15 @@ def batch_json(outcome: BatchResult) -> Response:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "array", "maxItems": MAX_ITEMS}},
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        # Any item is taken: a bad one is answered in its own result, the others
+                        # are recorded; a good one is a CompletionItem.
+                        "items": {"anyOf": [CompletionItem.model_json_schema(), {}]},
+                        "maxItems": MAX_ITEMS,
+                    }
+                },
                 NDJSON: {"schema": {"type": "string"}},
             },
         }
