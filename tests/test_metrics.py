@@ -241,6 +241,9 @@ def test_every_metric_the_dashboard_queries_is_exported(settings: Settings, tmp_
         Server(settings, tmp_path / "server.log") as server,
         httpx.Client(base_url=server.url, timeout=DEADLINE) as client,
     ):
+        # A webhook (nobody listens at its URL): its health is exported.
+        webhook = {"url": "http://127.0.0.1:9/nobody", "event_types": ["unit.completed"]}
+        assert client.post("/v1/webhooks", json=webhook).status_code == 201
         send_commands(client, learners=1)
         exported = {name for name, _ in scrape(client)}
     wanted = dashboard_metrics()
@@ -248,4 +251,5 @@ def test_every_metric_the_dashboard_queries_is_exported(settings: Settings, tmp_
         wanted = {name for name in wanted if not name.startswith("ledger_db_pool_")}
     assert wanted - exported == set()
     assert "ledger_rebuild_progress_ratio" in wanted
+    assert "ledger_webhook_queue_depth" in wanted
     assert "ledger_http_request_duration_seconds_bucket" in wanted

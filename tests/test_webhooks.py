@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bootstrap import Settings
 from tests.conftest import Server, free_port
@@ -86,6 +87,21 @@ def complete(client: httpx.Client, enrollment: str, unit: str) -> int:
     assert response.status_code in (200, 201), response.text
     position: int = response.json()["position"]
     return position
+
+
+def webhook_samples(client: httpx.Client) -> dict[tuple[str, ...], float]:
+    """The webhook gauges of a scrape, by (name, webhook[, status])."""
+    scraped = client.get("/metrics")
+    assert scraped.status_code == 200, scraped.text
+    return {
+        (
+            sample.name,
+            *(sample.labels[k] for k in ("webhook", "status") if k in sample.labels),
+        ): sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name.startswith("ledger_webhook_")
+    }
 
 
 def in_order_without_repeats(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,6 +223,19 @@ def test_dead_and_hanging_receivers_hold_up_no_one(
             assert all(d["attempts"] == 0 for d in records[1:])
         wait_until(lambda: deliveries(client, dead)[0]["attempts"] >= 2, "a retry of the dead")
         assert deliveries(client, dead)[0]["last_error"]
+        # The operator sees the same in /metrics: the stuck webhooks' queues and lag.
+        health = webhook_samples(client)
+        assert health["ledger_webhook_queue_depth", fine] == 0
+        assert health["ledger_webhook_lag_events", fine] == 0
+        assert health["ledger_webhook_deliveries", fine, "delivered"] == units
+        for stuck in (dead, hung):
+            assert health["ledger_webhook_queue_depth", stuck] == units
+            assert health["ledger_webhook_deliveries", stuck, "pending"] == units
+            assert health["ledger_webhook_lag_events", stuck] >= units - 1
+        assert health["ledger_webhook_attempts", dead] >= 2
+        # And on the operations page's document.
+        shown = {w["id"]: w for w in call(client, "GET", "/operations/status.json")["webhooks"]}
+        assert shown[dead]["pending"] == units and shown[fine]["pending"] == 0
 
 
 def test_rebuilds_send_nothing(

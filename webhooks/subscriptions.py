@@ -49,6 +49,19 @@ class Delivery:
     delivered_at: datetime | None
 
 
+@dataclass(frozen=True)
+class WebhookHealth:
+    """A webhook's deliveries by status, and the oldest one still waiting (its lag)."""
+
+    subscription_id: str
+    url: str
+    pending: int
+    delivered: int
+    failed: int
+    attempts: int
+    oldest_pending_position: int | None
+
+
 def event_id(position: int, event_type: str, enrollment_id: str) -> str:
     """The CloudEvent's id: the same event has it in every subscription and every attempt."""
     return f"{position}:{event_type}:{enrollment_id}"
@@ -97,6 +110,34 @@ class Subscriptions:
         with self.db.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT * FROM {self.subscriptions} ORDER BY created_at")
             return [self._of_row(row) for row in cursor.fetchall()]
+
+    def health(self) -> list[WebhookHealth]:
+        """Every webhook's counts in one statement (the operations page, /metrics)."""
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT s.subscription_id, s.url, "
+                "COALESCE(SUM(CASE WHEN o.status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, "
+                "COALESCE(SUM(CASE WHEN o.status = 'delivered' THEN 1 ELSE 0 END), 0) "
+                "AS delivered, "
+                "COALESCE(SUM(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, "
+                "COALESCE(SUM(o.attempts), 0) AS attempts, "
+                "MIN(CASE WHEN o.status = 'pending' THEN o.position END) AS oldest "
+                f"FROM {self.subscriptions} s LEFT JOIN {self.outbox} o "
+                "ON o.subscription_id = s.subscription_id "
+                "GROUP BY s.subscription_id, s.url, s.created_at ORDER BY s.created_at"
+            )
+            return [
+                WebhookHealth(
+                    subscription_id=row["subscription_id"],
+                    url=row["url"],
+                    pending=int(row["pending"]),
+                    delivered=int(row["delivered"]),
+                    failed=int(row["failed"]),
+                    attempts=int(row["attempts"]),
+                    oldest_pending_position=row["oldest"],
+                )
+                for row in cursor.fetchall()
+            ]
 
     def get(self, subscription_id: str) -> Subscription:
         with self.db.transaction(commit=False) as cursor:

@@ -1,9 +1,11 @@
 """`/operations`: the projection's generations with lag and events/s, a running rebuild's
-progress (its JSON polled by /static/operations.js), the parked events; and the two admin
-actions, start a rebuild and retry the parked events, each a form with the CSRF token."""
+progress (its JSON polled by /static/operations.js), the parked events, each webhook's
+deliveries; and the two admin actions, start a rebuild and retry the parked events, each a
+form with the CSRF token."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +19,7 @@ from api.routers.projections import list_projections, parked_out
 from bootstrap import LedgerServices
 from domain.errors import LedgerError
 from projections.rules import RULES
+from webhooks.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/operations", include_in_schema=False)
 
@@ -28,6 +31,9 @@ def operations_status(services: LedgerServices) -> dict[str, Any]:
         "projections": list_projections(services).model_dump(mode="json"),
         "parked": [p.model_dump(mode="json") for p in parked_out(services, live.number)],
         "live_generation": live.number,
+        "webhooks": [
+            {**asdict(w), "id": w.subscription_id} for w in Subscriptions(services.db).health()
+        ],
     }
 
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import Credentials, ensure_scope, identified, keyring_for
 from api.dependencies import Services, services_of
 from api.ledger_gauges import LedgerGauges
+from api.webhook_gauges import WebhookGauges
 from bootstrap import LedgerServices
 
 router = APIRouter(tags=["metrics"])
@@ -35,13 +36,15 @@ async def may_scrape(request: Request, credentials: Credentials) -> None:
 
 
 class Scrape:
-    """Everything one scrape exports: what the processes counted, what the database says.
-    Webhook deliveries (by outcome) and their queue depth belong here too, once they exist:
-    their counters in bootstrap/ledger_metrics.py, a gauge read at scrape time as one more
-    collector in `collectors`."""
+    """Everything one scrape exports: what the processes counted, what the database says
+    (the projection's gauges, the webhooks' health)."""
 
     def __init__(self, services: LedgerServices, gauges: LedgerGauges) -> None:
-        self.collectors: list[Collector] = [services.metrics.collected(), gauges]
+        self.collectors: list[Collector] = [
+            services.metrics.collected(),
+            gauges,
+            WebhookGauges(services),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         for collector in self.collectors:
