@@ -8,10 +8,20 @@ import re
 
 import httpx
 import orjson
+import pytest
 
 
-def test_swagger_ui_is_served_by_the_app_itself(client: httpx.Client) -> None:
-    page = client.get("/docs")
+@pytest.mark.parametrize(
+    ("page_path", "script"),
+    [
+        ("/docs", "/docs-assets/swagger-ui-bundle.js"),
+        ("/redoc", "/redoc-assets/redoc.standalone.js"),
+    ],
+)
+def test_the_docs_are_served_by_the_app_itself(
+    client: httpx.Client, page_path: str, script: str
+) -> None:
+    page = client.get(page_path)
     assert page.status_code == 200
     sources = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
     assert sources and all(source.startswith("/") for source in sources), sources
@@ -19,7 +29,7 @@ def test_swagger_ui_is_served_by_the_app_itself(client: httpx.Client) -> None:
         asset = client.get(source)
         assert asset.status_code == 200, source
         assert asset.content
-    assert "/docs-assets/swagger-ui-bundle.js" in sources
+    assert script in sources
 
 
 def test_the_openapi_document_has_one_problem_and_clean_operations(
