@@ -9,6 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from bootstrap import LedgerServices
 from cli import export_roster, learner_commands, lifecycle
 from domain.errors import LedgerError, NotFoundError
@@ -131,7 +134,21 @@ def flat(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
-    result = verify(event_log(services), services.generations, args.course)
+    console = Console(file=sys.stderr)
+    with Progress(
+        TextColumn("replaying the log"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("verify", total=None)
+
+        def replayed(position: int, end: int) -> None:
+            progress.update(task, completed=position, total=end)
+
+        result = verify(event_log(services), services.generations, args.course, replayed)
     for mismatch in result.mismatches:
         unit = f" unit={mismatch.unit_id}" if mismatch.unit_id else ""
         print(

@@ -7,7 +7,7 @@ number and a stored number can only differ when the stored row is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -290,14 +290,22 @@ class Verification:
     parked: list[ParkedEvent] = field(default_factory=list)
 
 
-def verify(log: EventLog, generations: Generations, course_id: str | None = None) -> Verification:
+def verify(
+    log: EventLog,
+    generations: Generations,
+    course_id: str | None = None,
+    on_replayed: Callable[[int, int], None] | None = None,
+) -> Verification:
     """Compares every stored course_progress and unit_progress row of the live generation with
-    a replay of the log up to the position those rows reflect."""
+    a replay of the log up to the position those rows reflect; `on_replayed` hears the
+    position replayed so far and that end position after every page."""
     generation, stored = _stored_snapshots(generations, course_id)
     parked = ParkedEvents(generations.db).of_generation(generation.number)
     parked_positions = {p.position for p in parked if p.position <= generation.position}
     fold = Fold(rule_named(generation.rules), {}, {})
     for page in log.pages(generation.position):
+        if on_replayed is not None and page:
+            on_replayed(page[-1][0], generation.position)
         if parked_positions:
             page = [
                 (position, event) for position, event in page if position not in parked_positions
