@@ -98,9 +98,11 @@ class Generations:
         with self.db.transaction() as cursor:
             self._switch(cursor, number)
 
-    def switch_when_caught_up(self, number: int) -> bool:
-        """Switches a building generation only if it has reached the live one's position, so
-        a read that waited for a position never lands on a generation behind it. Locks both
+    def switch_when_caught_up(self, number: int, *, ahead: bool = False) -> bool:
+        """Switches a building generation only if it stands at the live one's position, so
+        a read that waited for a position never lands on a generation behind it, and every
+        event is applied as live by one generation or the other (only the live projection
+        feeds the webhook outbox); with `ahead`, also when it has gone past it. Locks both
         rows, so the live projector cannot move on between the check and the switch."""
         with self.db.transaction() as cursor:
             cursor.execute(
@@ -113,7 +115,10 @@ class Generations:
             live = [int(r["position"]) for r in rows if r["status"] == "live"]
             if not candidate or candidate[0]["status"] != "building":
                 return False
-            if live and live[0] > int(candidate[0]["position"]):
+            if live and not (
+                live[0] == int(candidate[0]["position"])
+                or (ahead and live[0] < int(candidate[0]["position"]))
+            ):
                 return False
             self._switch(cursor, number)
             return True

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 # A dry run's generation once built: not live, not being built, blocking no other rebuild.
 BUILT = "built"
+# How long a switch waits for a live projector that the rebuild went past, and how often it
+# looks: past this the live projector is taken to be stopped (no projector process runs).
+LIVE_PROJECTOR_WAIT = 2.0
+LIVE_PROJECTOR_POLL = 0.005
 
 
 class RebuildConflict(AlreadyExistsError):
@@ -89,14 +93,36 @@ class Rebuilder:
     ) -> Generation:
         """Catches up to the head; switches when asked to. Returns the generation as it ended:
         live, still building (no switch asked), or cancelled."""
+        until: int | None = None
+        overtaken_at: float | None = None  # when the rebuild was found past the live projector
         while True:
-            generation = self.engine.catch_up(generation, on_batch=on_batch)
+            generation = self.engine.catch_up(generation, until=until, on_batch=on_batch)
             current = self.generations.get(generation.number)
             if current.status != "building" or not switch:
                 return current
-            if self.generations.switch_when_caught_up(current.number):
+            # The events between the live position and a rebuild that went past it would be
+            # applied as live by neither generation, and no webhook would hear of them: the
+            # switch waits for the live projector to come level, unless it stands still.
+            stood_still = (
+                overtaken_at is not None and time.monotonic() - overtaken_at > LIVE_PROJECTOR_WAIT
+            )
+            if self.generations.switch_when_caught_up(current.number, ahead=stood_still):
+                if stood_still:
+                    log.warning(
+                        "switched to generation %d past the live projector, which did not move "
+                        "for %.0f s: webhooks miss the events between",
+                        current.number,
+                        LIVE_PROJECTOR_WAIT,
+                    )
                 self.on_switched()
                 return self.generations.get(current.number)
+            live = self.generations.live().position
+            if live < current.position:
+                overtaken_at = overtaken_at or time.monotonic()
+                time.sleep(LIVE_PROJECTOR_POLL)
+                until = current.position
+            else:  # catch up exactly to where the live projector is
+                overtaken_at, until = None, live
             generation = current
 
     def cancel(self, number: int) -> Generation:
