@@ -51,7 +51,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 # What each error status means, wherever an operation can answer it.
 ERROR_STATUSES = {
-    "400": "The query is refused (a cursor of another sort, a range upside down), naming it",
+    "400": "The query is refused (a cursor of another sort, a range upside down; for xAPI, "
+    "any request the specification refuses), naming it",
     "401": "No API key, or an unknown one",
     "403": "The key lacks the scope this operation needs",
     "404": "What the path or the body names does not exist",
@@ -73,7 +74,9 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
         statuses.append("409")
     if "requestBody" in operation:
         statuses += ["413", "415"]
-    if method == "get" and any(p.get("name") == "after" for p in operation.get("parameters", [])):
+    if (
+        method == "get" and any(p.get("name") == "after" for p in operation.get("parameters", []))
+    ) or path.startswith("/xapi/statements"):
         statuses.append("400")
     return sorted(statuses)
 
