@@ -100,17 +100,7 @@ class LearnerKeys:
             ):
                 return found
         with self.db.transaction() as cursor:
-            found = self._select(cursor, learner_ids)
-            missing = [learner for learner in learner_ids if learner not in found]
-            if missing:
-                now = self.db.timestamp(datetime.now(UTC))
-                cursor.insert_new(
-                    self.keys,
-                    ("key_id", "learner_id", "secret", "created_at"),
-                    ("learner_id",),
-                    [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
-                )
-                found.update(self._select(cursor, missing))
+            found = self._found_or_made(cursor, learner_ids)
             streams = {
                 str(found[learner].enrollment_id(course)): found[learner].key_id
                 for learner, course in pairs
@@ -138,6 +128,22 @@ class LearnerKeys:
             self._stream_keys[UUID(stream)] = key_id
         return found
 
+    def _found_or_made(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
+        """The learners' keys, made in this transaction for those who have none (a key made
+        meanwhile by another process is kept: the insert skips what exists, then reads)."""
+        found = self._select(cursor, learner_ids)
+        missing = [learner for learner in learner_ids if learner not in found]
+        if missing:
+            now = self.db.timestamp(datetime.now(UTC))
+            cursor.insert_new(
+                self.keys,
+                ("key_id", "learner_id", "secret", "created_at"),
+                ("learner_id",),
+                [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
+            )
+            found.update(self._select(cursor, missing))
+        return found
+
     def name_streams(
         self,
         owners: Mapping[UUID, str],
@@ -156,17 +162,7 @@ class LearnerKeys:
         nothing, and what was written stays sealed under the key it was sealed with)."""
         learner_ids = sorted({*owners.values(), *(learner for learner, _ in pairs)})
         with self.db.transaction() as cursor:
-            found = self._select(cursor, learner_ids)
-            missing = [learner for learner in learner_ids if learner not in found]
-            if missing:
-                now = self.db.timestamp(datetime.now(UTC))
-                cursor.insert_new(
-                    self.keys,
-                    ("key_id", "learner_id", "secret", "created_at"),
-                    ("learner_id",),
-                    [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
-                )
-                found.update(self._select(cursor, missing))
+            found = self._found_or_made(cursor, learner_ids)
             named = {stream: found[owner].key_id for stream, owner in owners.items()}
             cursor.upsert(
                 self.enrollments,
