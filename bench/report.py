@@ -8,6 +8,7 @@ from typing import Any
 def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     rebuild = figures["rebuild_postgres"]
     commands, noop = figures["commands"], figures["noop"]
+    roster = figures["roster_page"]
     rss_growth = rebuild["peak_rss_mb"] / rebuild["half"]["peak_rss_mb"]
     checks = [
         ("rebuild events/s (PostgreSQL)", rebuild["events_per_second"], ">=", 50_000),
@@ -49,6 +50,8 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
         ("erasure of a learner with 50 enrollments, s", figures["erasure"]["seconds"], "<=", 1),
         ("rebuild vs a raw paged scan of the events table", scan_ratio(figures), ">=", 0.5),
         ("bulk ingest vs raw binary COPY of its rows", copy_ratio(figures), ">=", 0.3),
+        ("roster page vs the JSON roster (100 a page)", roster["page_to_json"], ">=", 0.5),
+        ("CSV export of the roster, rows/s", roster["csv_export"]["rows_per_second"], ">=", 50_000),
     ]
     return [
         {
@@ -79,6 +82,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     keyed = figures["keyed_commands"]
     fixed, saturated = figures["reads_fixed"], figures["reads_saturation"]
     fresh, bulk = figures["freshness"], figures["bulk"]
+    roster = figures["roster_page"]
     return [
         (
             f"Rebuild, PostgreSQL ({rebuild['events']:,} events)",
@@ -158,6 +162,15 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         (
             f"Erasing a learner with {figures['erasure']['enrollments']} enrollments",
             f"{figures['erasure']['seconds'] * 1000:,.0f} ms",
+        ),
+        (
+            f"Roster page vs JSON roster ({roster['learners']:,} learners, 100 a page)",
+            f"{roster['roster_page']['per_second']:,.1f} pages/s vs "
+            f"{roster['json_roster']['per_second']:,.1f}/s → {roster['page_to_json']:.2f}×",
+        ),
+        (
+            f"CSV export of the whole roster ({roster['csv_export']['rows']:,} rows)",
+            f"{roster['csv_export']['rows_per_second']:,.0f} rows/s",
         ),
     ]
 
