@@ -73,7 +73,7 @@ class LogReader:
         if not rows:
             return [], None
         if self._opens is not None:
-            self._opens.prefetch(bytes(row[4]) for row in rows)
+            self._opens.prefetch([row[4] for row in rows])
         return [self._record(row) for row in rows], rows[-1][0]
 
     def stream_at(self, position: int) -> tuple[int, str, str] | None:
