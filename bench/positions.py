@@ -41,13 +41,19 @@ def events_between(
 
 
 def wait_caught_up(settings: Settings, position: int, timeout: float = 300) -> int:
-    """Waits until the live projection has applied `position`; returns where it stands."""
     with psycopg.connect(settings.database_url, autocommit=True) as connection:
-        deadline = time.monotonic() + timeout
-        while (applied := live_position(connection, settings)) < position:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the projector did not catch up")
-            time.sleep(0.05)
+        return caught_up(connection, settings, position, timeout)
+
+
+def caught_up(
+    connection: psycopg.Connection[Any], settings: Settings, position: int, timeout: float = 300
+) -> int:
+    """Waits until the live projection has applied `position`; returns where it stands."""
+    deadline = time.monotonic() + timeout
+    while (applied := live_position(connection, settings)) < position:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the projector did not catch up")
+        time.sleep(0.05)
     return applied
 
 

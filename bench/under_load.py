@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.positions import events_between, head_position, percentiles, wait_caught_up
+from bench.positions import caught_up, events_between, head_position, percentiles
 from bench.servers import Process, Server
 from bootstrap import Settings
 from domain.enrollment import Enrollment
@@ -101,7 +101,7 @@ def under_load(
     projector caught up before to caught up after, counts its CPU (/proc) and the events it
     applied meanwhile."""
     with psycopg.connect(settings.database_url, autocommit=True) as connection:
-        before = wait_caught_up(settings, head_position(connection, settings))
+        before = caught_up(connection, settings, head_position(connection, settings))
         cpu_before = projector.cpu_seconds()
         probe = ReadYourWritesProbe(server, probed, body)
         probe.start()
@@ -109,7 +109,7 @@ def under_load(
             figures = load()
         finally:
             freshness = probe.finish()
-        after = wait_caught_up(settings, head_position(connection, settings))
+        after = caught_up(connection, settings, head_position(connection, settings))
         cpu = projector.cpu_seconds() - cpu_before
         events = events_between(connection, settings, before, after)
     return {
