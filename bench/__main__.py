@@ -101,7 +101,7 @@ def run(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
         seed(sqlite_settings, Shape(plan.sqlite_learners))
         figures["rebuild_sqlite"] = rebuild(sqlite_settings)
 
-        step("HTTP: no-op, commands, reads, freshness, bulk ingest (PostgreSQL)")
+        step("HTTP: no-op, commands (plain, keyed, beside a read-your-writes probe), reads, bulk")
         figures.update(web_figures(web_settings, plan.web, workdir))
         step("bulk ingest's raw limit: binary COPY of its rows into a scratch table")
         figures["bulk"]["raw_copy"] = binary_copy(web_settings, figures["bulk"]["events"])

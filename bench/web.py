@@ -17,7 +17,9 @@ import orjson
 import psycopg
 
 from bench.data import Shape, course_ids, course_units
+from bench.positions import live_position, percentiles, wait_caught_up
 from bench.servers import Process, Server, environment, projector
+from bench.under_load import under_load
 from bench.wrk import run_wrk
 from bench.xapi_ingest import (
     STATEMENTS_PER_REQUEST,
@@ -107,23 +109,6 @@ def run_open_loop(server: Server, paths_file: Path, rate: float, seconds: float)
     return json.loads(done.stdout)
 
 
-def live_position(connection: psycopg.Connection[Any], settings: Settings) -> int:
-    row = connection.execute(
-        f'SELECT position FROM "{settings.database_schema}".projection_generations '
-        "WHERE status = 'live'"
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def wait_caught_up(settings: Settings, position: int, timeout: float = 300) -> None:
-    with psycopg.connect(settings.database_url, autocommit=True) as connection:
-        deadline = time.monotonic() + timeout
-        while live_position(connection, settings) < position:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the projector did not catch up")
-            time.sleep(0.05)
-
-
 def freshness(
     server: Server, settings: Settings, enrollments: list[Enrollment], samples: int
 ) -> dict[str, Any]:
@@ -143,12 +128,7 @@ def freshness(
                 time.sleep(0.0005)
             lags.append(time.perf_counter() - answered)
             time.sleep(0.02)
-    lags.sort()
-    return {
-        "samples": samples,
-        "p50_ms": lags[len(lags) // 2] * 1000,
-        "p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000,
-    }
+    return percentiles(lags)
 
 
 def bulk_bodies(requests: int, items: int) -> list[bytes]:
@@ -258,11 +238,14 @@ def measured(
 def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict[str, Any]:
     seconds = durations.load_seconds
     learners = max(100, int(seconds * 5000 / UNITS / len(course_ids_for_web())))
-    enrollments = seed(settings, 2 * learners)
-    # The freshness probe uses enrollments the load never touches, and the keyed
-    # completions enrollments of their own, so every request of each run appends.
-    half = len(enrollments) // 2
-    loaded, keyed, probed = enrollments[:half], enrollments[half:-50], enrollments[-50:]
+    enrollments = seed(settings, 3 * learners + 20)
+    # Each run of completions has enrollments of its own, and each freshness probe 50 that
+    # no load touches, so every request of every run appends.
+    third = (len(enrollments) - 100) // 3
+    loaded, keyed, beside = (
+        enrollments[start : start + third] for start in range(0, 3 * third, third)
+    )
+    probed, probed_under_load = enrollments[-100:-50], enrollments[-50:]
     figures: dict[str, Any] = {}
 
     noop = Server(
@@ -286,6 +269,14 @@ def web_figures(settings: Settings, durations: Durations, workdir: Path) -> dict
         )
         figures["keyed_commands"] = measured(
             api, lambda: complete_units(api, keyed, workdir, seconds, keyed=True), project
+        )
+        figures["commands_probed"] = under_load(
+            api,
+            project,
+            settings,
+            lambda: measured(api, lambda: complete_units(api, beside, workdir, seconds)),
+            probed_under_load,
+            COMPLETION_BODY,
         )
         with httpx.Client(base_url=api.url) as client:
             head = client.get("/readyz").json()["projection"]["head"]
