@@ -15,9 +15,11 @@ import hashlib
 import secrets
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from eventstore.database import CHUNK, Cursor, Database, chunks, placeholders
@@ -25,6 +27,8 @@ from eventstore.database import CHUNK, Cursor, Database, chunks, placeholders
 LEARNER_KEYS = "learner_keys"
 LEARNER_ENROLLMENTS = "learner_enrollments"
 ERASED_STREAMS = "erased_streams"
+SECRETS_KEPT = 100_000
+STREAMS_KEPT = 200_000
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,10 @@ class LearnerKeys:
         self.keys = db.table(LEARNER_KEYS)
         self.enrollments = db.table(LEARNER_ENROLLMENTS)
         self.erased = db.table(ERASED_STREAMS)
-        self._secrets: dict[str, bytes] = {}
-        self._stream_keys: dict[UUID, str] = {}
+        # Bounded, oldest first out (a miss only costs a query): a rebuild or a long-lived
+        # server meets every learner, and memory must not grow with them.
+        self._secrets: OrderedDict[str, bytes] = OrderedDict()
+        self._stream_keys: OrderedDict[UUID, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def create_schema(self) -> None:
@@ -126,6 +132,7 @@ class LearnerKeys:
         self._remember(found.values())
         for stream, key_id in streams.items():
             self._stream_keys[UUID(stream)] = key_id
+        _trim(self._stream_keys, STREAMS_KEPT)
         return found
 
     def _found_or_made(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
@@ -183,6 +190,7 @@ class LearnerKeys:
         self._remember(found.values())
         self._stream_keys.update(named)
         self._stream_keys.update(enrolled)
+        _trim(self._stream_keys, STREAMS_KEPT)
         return found
 
     def _select(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
@@ -220,6 +228,7 @@ class LearnerKeys:
         if row is None:
             return None
         found = self._secrets[key_id] = bytes.fromhex(row["secret"])
+        _trim(self._secrets, SECRETS_KEPT)
         return found
 
     def prefetch(self, key_ids: Collection[str]) -> None:
@@ -237,6 +246,7 @@ class LearnerKeys:
                 )
                 for row in cursor.fetchall():
                     self._secrets[row["key_id"]] = bytes.fromhex(row["secret"])
+        _trim(self._secrets, SECRETS_KEPT)
 
     def key_id_of_stream(self, stream_id: UUID) -> str | None:
         """The key an enrollment's personal fields are sealed under (None: erased)."""
@@ -252,10 +262,12 @@ class LearnerKeys:
         if row is None:
             return None
         found = self._stream_keys[stream_id] = str(row["key_id"])
+        _trim(self._stream_keys, STREAMS_KEPT)
         return found
 
     def saw_stream(self, stream_id: UUID, key_id: str) -> None:
         self._stream_keys[stream_id] = key_id
+        _trim(self._stream_keys, STREAMS_KEPT)
 
     def forget_stream(self, stream_id: UUID) -> None:
         """An erasure of the stream was read: its secret is not to be used again here."""
@@ -266,6 +278,7 @@ class LearnerKeys:
     def _remember(self, keys: Iterable[LearnerKey]) -> None:
         for key in keys:
             self._secrets[key.key_id] = key.secret
+        _trim(self._secrets, SECRETS_KEPT)
 
     # Erasure --------------------------------------------------------------------
 
@@ -297,3 +310,8 @@ def erased_among(db: Database, stream_ids: Collection[str]) -> set[str]:
             )
             erased.update(row["stream_id"] for row in cursor.fetchall())
     return erased
+
+
+def _trim(kept: OrderedDict[Any, Any], limit: int) -> None:
+    while len(kept) > limit:
+        kept.popitem(last=False)

@@ -112,7 +112,7 @@ class LogReader:
             fields = _flat_fields(orjson.loads(state), kind[1])
             if fields is not None:
                 if self._opens is not None and SEALED_MARK in state:
-                    self._opens.open_fields(kind[0], originator_id, fields)
+                    self._opens.open_fields(kind[0], originator_id, fields, note_stream=False)
                 return kind[0], position, str(originator_id), fields
         event = self.mapper.to_domain_event(
             Notification(

@@ -168,15 +168,25 @@ class PersonalDataMapper(Mapper[UUID]):
             self.keys.forget_stream(event.originator_id)
         return event
 
-    def open_fields(self, kind: type[Any], stream_id: UUID | str, state: dict[str, Any]) -> None:
+    def open_fields(
+        self,
+        kind: type[Any],
+        stream_id: UUID | str,
+        state: dict[str, Any],
+        *,
+        note_stream: bool = True,
+    ) -> None:
         """Opens, in place, the sealed personal fields of an event's state (the log reader
-        decodes most events without the mapper, and calls this for those that have some)."""
+        decodes most events without the mapper, and calls this for those that have some).
+        With `note_stream`, remembers the stream's key for the next event written to it
+        (what an aggregate's loading wants; a projection's reading does not)."""
         for name in personal_fields(kind):
             value = state.get(name)
             key_id = sealed_key_id(value)
             if key_id is not None:
                 keys = self._keys()
-                keys.saw_stream(UUID(str(stream_id)), key_id)
+                if note_stream:
+                    keys.saw_stream(UUID(str(stream_id)), key_id)
                 state[name] = unseal(keys, stream_id, name, value)
 
     def prefetch(self, states: Iterable[bytes]) -> None:
