@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from api.batch_items import MAX_ITEMS, parse_ndjson
 from bootstrap import LedgerServices
+from cli.progress_bars import progress_bar
 from domain.acting import Acting
 from ledger.importer import CompletionImporter, ItemError
 from projections.collector import collector_paused
@@ -23,7 +24,9 @@ def batches(lines: BinaryIO, size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
-def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_size: int) -> int:
+def import_file(
+    services: LedgerServices, path: Path, *, enroll: bool, batch_size: int, show_progress: bool
+) -> int:
     """Returns 0 when every line was recorded (or already was), 1 when some were refused."""
     importer = CompletionImporter(
         services.ledger, Acting("import"), enroll_option="run with --enroll"
@@ -31,7 +34,10 @@ def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_siz
     total_bytes = max(path.stat().st_size, 1)
     started = time.monotonic()
     line_number = appended = already = events = errors = 0
-    with path.open("rb") as lines:
+    with (
+        path.open("rb") as lines,
+        progress_bar("importing", "bytes", force=show_progress) as advance,
+    ):
         for batch in batches(lines, min(batch_size, MAX_ITEMS)):
             numbers = [line_number + i + 1 for i, line in enumerate(batch) if line.strip()]
             line_number += len(batch)
@@ -46,25 +52,14 @@ def import_file(services: LedgerServices, path: Path, *, enroll: bool, batch_siz
                     if errors <= SHOWN_ERRORS:
                         where = f" ({result.error.field})" if result.error.field else ""
                         print(
-                            f"\nline {numbers[result.index]}{where}: {result.error.detail}",
+                            f"line {numbers[result.index]}{where}: {result.error.detail}",
                             file=sys.stderr,
                         )
-            show_progress(lines.tell() / total_bytes, events, started)
+            advance(lines.tell(), total_bytes)
     elapsed = max(time.monotonic() - started, 1e-6)
     print(
-        f"\n{appended:,} recorded, {already:,} already complete, {errors:,} refused; "
+        f"{appended:,} recorded, {already:,} already complete, {errors:,} refused; "
         f"{events:,} events in {elapsed:.1f}s ({events / elapsed:,.0f} events/s)",
         file=sys.stderr,
     )
     return 1 if errors else 0
-
-
-def show_progress(done: float, events: int, started: float) -> None:
-    elapsed = max(time.monotonic() - started, 1e-6)
-    bar = "#" * int(min(done, 1.0) * 30)
-    print(
-        f"\r[{bar:<30}] {done:6.1%} {events:,} events {events / elapsed:,.0f} events/s",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )

@@ -10,6 +10,7 @@ import orjson
 from bootstrap import LedgerServices, legacy_migration
 from bootstrap.learner_rights import erase_learner, export_learner
 from cli.lifecycle import CLI_ACTOR
+from cli.progress_bars import add_progress_flag, progress_bar
 from domain.acting import Acting
 
 
@@ -29,6 +30,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     migrate.add_argument("--from", dest="source", required=True, help="the old database's URL")
     migrate.add_argument("--from-schema", default="", help="the old PostgreSQL schema")
     migrate.add_argument("--batch-size", type=int, default=1000, help="events per insert")
+    add_progress_flag(migrate)
 
 
 def erase(services: LedgerServices, args: argparse.Namespace) -> int:
@@ -48,13 +50,10 @@ def export(services: LedgerServices, args: argparse.Namespace) -> int:
 
 
 def migrate(services: LedgerServices, args: argparse.Namespace) -> int:
-    def report(position: int, head: int) -> None:
-        print(f"\rcopied up to position {position:,} of {head:,}", end="", file=sys.stderr)
-
-    written = legacy_migration.migrate(
-        services, args.source, args.from_schema, args.batch_size, report
-    )
-    print(file=sys.stderr)
+    with progress_bar("copying the old log", "events", force=args.progress) as advance:
+        written = legacy_migration.migrate(
+            services, args.source, args.from_schema, args.batch_size, advance
+        )
     print(
         f"migrated: {written} events written; the old database can be deleted once this one serves"
     )

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from bootstrap import LedgerServices
 from cli import export_roster, learner_commands, lifecycle
+from cli.progress_bars import add_progress_flag, progress_bar
 from domain.errors import LedgerError, NotFoundError
 from projections.audit import EventLog, Moment, Numbers, generation_at, timeline, verify
 from projections.generations import Generation
@@ -44,6 +42,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "verify", help="replay history in memory and compare it with every stored snapshot"
     )
     checker.add_argument("--course", help="check only this course's snapshots")
+    add_progress_flag(checker)
 
     projections = commands.add_parser(
         "projections", help="list, cancel or drop generations; list or retry parked events"
@@ -134,21 +133,13 @@ def flat(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
-    console = Console(file=sys.stderr)
-    with Progress(
-        TextColumn("replaying the log"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("verify", total=None)
-
-        def replayed(position: int, end: int) -> None:
-            progress.update(task, completed=position, total=end)
-
-        result = verify(event_log(services), services.generations, args.course, replayed)
+    with progress_bar("replaying the log", "events", force=args.progress) as advance:
+        result = verify(
+            event_log(services),
+            services.generations,
+            args.course,
+            lambda position, end: advance(position, end),
+        )
     for mismatch in result.mismatches:
         unit = f" unit={mismatch.unit_id}" if mismatch.unit_id else ""
         print(
@@ -223,12 +214,7 @@ def parked_events(services: LedgerServices, action: str) -> int:
 # Rebuild ---------------------------------------------------------------------------
 
 
-def rebuild(
-    services: LedgerServices,
-    rules: str | None,
-    dry_run: bool,
-    report: Callable[[int, int], Callable[[Generation], None]],
-) -> int:
+def rebuild(services: LedgerServices, rules: str | None, dry_run: bool, show_progress: bool) -> int:
     """Builds (or resumes) a generation under `rules`, then switches, or with `dry_run` only
     reports what the switch would change."""
     live = services.generations.live()
@@ -245,13 +231,16 @@ def rebuild(
         f"from position {generation.position} to {head}",
         file=sys.stderr,
     )
+    start = generation.position
     started = time.monotonic()
-    ended = rebuilder.run(
-        generation, switch=not dry_run, on_batch=report(head, generation.position)
-    )
+    with progress_bar("replaying", "events", force=show_progress) as advance:
+        ended = rebuilder.run(
+            generation,
+            switch=not dry_run,
+            on_batch=lambda built: advance(built.position - start, max(head - start, 0)),
+        )
     elapsed = time.monotonic() - started
     rate = (ended.position - generation.position) / elapsed if elapsed > 0 else 0.0
-    print(file=sys.stderr)
     if ended.status == "cancelled":
         print(f"generation {ended.number} was cancelled", file=sys.stderr)
         return 1

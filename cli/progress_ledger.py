@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from bootstrap import LedgerServices, Settings, bootstrap
 from bootstrap.metrics_directory import workers_metrics_directory
 from cli import export_roster, lifecycle, operations
 from cli.import_file import import_file
+from cli.progress_bars import add_progress_flag
 from eventstore.environment import is_postgres
 from projections.collector import tune_garbage_collector
-from projections.generations import Generation
 from projections.rules import RULES
 
 
@@ -55,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--dry-run", action="store_true", help="build, report what would change, do not switch"
     )
+    add_progress_flag(rebuild)
     operations.add_commands(commands)
     lifecycle.add_commands(commands)
     export_roster.add_commands(commands)
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("--enroll", action="store_true", help="enroll learners as needed")
     importing.add_argument("--batch-size", type=int, default=5000, help="lines per transaction")
+    add_progress_flag(importing)
     return parser
 
 
@@ -83,9 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "deliver":
             return deliver(services)
         if args.command == "rebuild":
-            return rebuild(services, args.rules, args.dry_run)
+            return operations.rebuild(services, args.rules, args.dry_run, args.progress)
         if args.command == "import":
-            return import_file(services, args.file, enroll=args.enroll, batch_size=args.batch_size)
+            return import_file(
+                services,
+                args.file,
+                enroll=args.enroll,
+                batch_size=args.batch_size,
+                show_progress=args.progress,
+            )
         return operations.run(services, args)
     finally:
         services.close()
@@ -177,33 +184,6 @@ def deliver(services: LedgerServices) -> int:
     services.start_delivery()
     stop.wait()
     return 0
-
-
-def rebuild(services: LedgerServices, rules: str | None, dry_run: bool = False) -> int:
-    return operations.rebuild(services, rules, dry_run, ProgressReport)
-
-
-class ProgressReport:
-    """A one-line progress bar on stderr: position, events/s and the time left."""
-
-    def __init__(self, head: int, start_position: int = 0) -> None:
-        self.head = max(head, 1)
-        self.start_position = start_position
-        self.started = time.monotonic()
-
-    def __call__(self, generation: Generation) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = (generation.position - self.start_position) / elapsed
-        done = min(generation.position / self.head, 1.0)
-        eta = (self.head - generation.position) / rate if rate > 0 else 0.0
-        bar = "#" * int(done * 30)
-        print(
-            f"\r[{bar:<30}] {generation.position:,}/{self.head:,} "
-            f"{rate:,.0f} events/s ETA {max(eta, 0):.0f}s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
     project(services)
     use_database(monkeypatch, settings)
 
-    assert main(["rebuild", "--rules", "required-units-v2", "--dry-run"]) == 0
+    assert main(["rebuild", "--rules", "required-units-v2", "--dry-run", "--progress"]) == 0
     captured = capsys.readouterr()
     [candidate] = [g for g in services.generations.all() if g.status == "built"]
     diff = diff_generations(services.db, 1, candidate.number)
@@ -98,7 +98,8 @@ def test_dry_run_reports_the_changes_then_the_rebuild_switches(
         50.0,
         66.67,
     )
-    assert "events/s ETA" in captured.err
+    assert "events/s ETA" in captured.err  # the progress bar (rich), on stderr only
+    assert "events/s" not in captured.out
     assert f"{diff.changed} snapshots change from generation 1" in captured.out
     assert "learner-3 c1: 50.0% -> 66.67%, completed False -> False" in captured.out
     assert services.generations.live().number == 1
@@ -206,7 +207,7 @@ def test_a_dry_run_blocks_no_dry_run_or_rebuild_under_other_rules(
     project(services)
     use_database(monkeypatch, settings)
 
-    assert main(["rebuild", "--rules", "required-units-v2", "--dry-run"]) == 0
+    assert main(["rebuild", "--rules", "required-units-v2", "--dry-run", "--progress"]) == 0
     [first] = [g for g in services.generations.all() if g.status == "built"]
     assert main(["rebuild", "--rules", "weighted-v1", "--dry-run"]) == 0
     [second] = [g for g in services.generations.all() if g.status == "built"]
