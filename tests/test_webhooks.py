@@ -4,6 +4,7 @@ real HTTP receivers on loopback, signatures checked with the Standard Webhooks l
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,14 @@ def deliveries(client: httpx.Client, webhook: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = call(client, "GET", f"/v1/webhooks/{webhook}/deliveries")[
         "deliveries"
     ]
+    return found
+
+
+def attempts(
+    client: httpx.Client, webhook: str, delivery_id: int, **params: int
+) -> list[dict[str, Any]]:
+    url = f"/v1/webhooks/{webhook}/deliveries/{delivery_id}/attempts"
+    found: list[dict[str, Any]] = call(client, "GET", url, params=params)["attempts"]
     return found
 
 
@@ -163,6 +172,23 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         records = deliveries(client, everything)
         assert [d["attempts"] for d in records] == [3, 1, 1, 1, 1, 1, 1, 1]
         assert records[0]["event_id"] == first["id"]
+        # Each attempt has a record: two 500s, then the 204; when, how long, by whom.
+        tried = attempts(client, everything, records[0]["delivery_id"])
+        assert [(a["status"], a["error"]) for a in tried] == [
+            (500, "HTTP 500"),
+            (500, "HTTP 500"),
+            (204, None),
+        ]
+        assert all(a["duration_ms"] >= 0 and a["worker"].startswith("deliverer-") for a in tried)
+        times = [datetime.fromisoformat(a["attempted_at"]) for a in tried]
+        assert times == sorted(times)
+        assert times[-1] <= datetime.fromisoformat(records[0]["delivered_at"])
+        paged = attempts(client, everything, records[0]["delivery_id"], limit=2)
+        rest = attempts(
+            client, everything, records[0]["delivery_id"], after=paged[-1]["attempt_id"]
+        )
+        assert paged + rest == tried
+        assert [len(attempts(client, everything, d["delivery_id"])) for d in records[1:]] == [1] * 7
         wait_until(lambda: all_delivered(client, completions, 2), "2 unit.completed deliveries")
         assert [e["data"]["unit_id"] for e in steady.events()] == ["u1", "u2"]
 
@@ -175,6 +201,10 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         assert again.headers["webhook-id"] == flaky.requests[0].headers["webhook-id"]
         wait_until(lambda: all_delivered(client, everything, 8), "the redelivery recorded")
         assert deliveries(client, everything)[0]["attempts"] == 4
+        retried = attempts(client, everything, redelivered)
+        assert retried[:3] == tried and retried[3]["status"] == 204
+        # An attempt keeps no body sent or answered: nothing in it names the learner.
+        assert "ada" not in str([attempts(client, everything, d["delivery_id"]) for d in records])
 
         # Erasure: receivers hear of it, by enrollment only; the rows naming her are gone.
         call(client, "DELETE", path("v1", "learners", "ada"))
@@ -184,6 +214,10 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         assert erased["data"] == {"enrollment_id": enrollment, "course_id": "c1"}
         assert "ada" not in flaky.requests[-1].body.decode()
         assert [d["event_type"] for d in deliveries(client, everything)] == ["learner.erased"]
+        gone = client.get(f"/v1/webhooks/{everything}/deliveries/{redelivered}/attempts")
+        assert_problem(gone, 404, "delivery_id")  # its attempts went with it
+        kept = deliveries(client, everything)[0]["delivery_id"]
+        assert [a["status"] for a in attempts(client, everything, kept)] == [204]
 
 
 def test_dead_and_hanging_receivers_hold_up_no_one(
@@ -347,7 +381,15 @@ def test_one_record_per_event_after_the_deliverer_is_killed(
         assert [e["data"]["unit_id"] for e in in_order_without_repeats(events)] == ["u1", "u2"]
         assert [e["data"]["unit_id"] for e in events].count("u1") >= 2  # at least once
         assert len({r.headers["webhook-id"] for r in hanging.requests}) == 2
-        assert len(deliveries(client, webhook)) == 2
+        records = deliveries(client, webhook)
+        assert len(records) == 2
+        # The attempt the killed worker made is on record, with no outcome; the next one,
+        # by the second process, went through.
+        tried = attempts(client, webhook, records[0]["delivery_id"])
+        assert len(tried) == records[0]["attempts"] >= 2
+        assert tried[-1]["status"] == 204 and tried[-1]["worker"] != tried[0]["worker"]
+        cut_off = [a for a in tried if a["worker"] == tried[0]["worker"]][-1]
+        assert (cut_off["status"], cut_off["error"], cut_off["duration_ms"]) == (None, None, None)
 
 
 def test_subscriptions_are_checked_listed_and_deleted(
