@@ -4,8 +4,8 @@ real HTTP receivers on loopback, signatures checked with the Standard Webhooks l
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
