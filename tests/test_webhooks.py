@@ -8,16 +8,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bootstrap import Settings
+from bootstrap import LedgerServices, Settings
+from projections.engine import ProjectionEngine
 from tests.conftest import Server, free_port
 from tests.deadlines import DEADLINE, wait_until
 from tests.http_helpers import assert_problem, call, path, progress
 from tests.processes import start_cli, stop
+from tests.test_parking import register_the_fix, store_unappliable_completion
 from tests.webhook_receiver import Receiver
 
 ALL_TYPES = [
@@ -418,3 +421,50 @@ def test_subscriptions_are_checked_listed_and_deleted(
         position = complete(client, enroll(client, "ed", "c1"), "u1")
         progress(client, "ed", "c1", position)
         assert hook.requests == []
+
+
+def test_a_parked_event_is_sent_once_when_a_retry_applies_it_after_later_events(
+    services: LedgerServices,
+    settings: Settings,
+    tmp_path: Path,
+    receivers: list[Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A parked event holds its stream only: the other learners' events go out meanwhile,
+    and the parked one (with its stream's events held behind it, still in their order) goes
+    out once, when `projections retry` applies it, after events later in the log."""
+    hook = receiver(receivers)
+    with (
+        serve(settings, tmp_path) as server,
+        httpx.Client(base_url=server.url, timeout=DEADLINE) as client,
+    ):
+        webhook, secret = subscribe(client, hook.url, ["unit.completed"])
+        course(client, "c1", 4)
+        bad, good = enroll(client, "bad", "c1"), enroll(client, "good", "c1")
+        complete(client, bad, "u1")
+        store_unappliable_completion(services, UUID(bad))  # bad's u2, parked
+        held = complete(client, bad, "u4")  # parked behind it
+        later = complete(client, good, "u2")
+        progress(client, "good", "c1", later)
+        assert len(call(client, "GET", "/v1/projections/parked")["parked"]) == 2
+        wait_until(lambda: all_delivered(client, webhook, 2), "the two applied completions")
+
+        # The fix is deployed; a retry (as `projections retry` runs it) applies both.
+        register_the_fix(monkeypatch)
+        fixed = ProjectionEngine(
+            services.ledger.recorder, services.ledger.mapper, services.generations
+        )
+        assert fixed.retry(services.generations.live().number) == (2, 0)
+        wait_until(lambda: all_delivered(client, webhook, 4), "the retried completions")
+
+        events = [r.verified(secret) for r in hook.requests]
+        assert [(e["subject"], e["data"]["unit_id"]) for e in events] == [
+            (f"enrollments/{bad}", "u1"),
+            (f"enrollments/{good}", "u2"),  # later in the log than bad's u2
+            (f"enrollments/{bad}", "u2"),
+            (f"enrollments/{bad}", "u4"),
+        ]
+        positions = [e["position"] for e in events]
+        assert positions[2] < positions[1] and positions[3] == held
+        assert len({e["id"] for e in events}) == 4  # each sent once
+        assert [d["attempts"] for d in deliveries(client, webhook)] == [1, 1, 1, 1]
