@@ -40,6 +40,10 @@ def postgres_settings_projecting(postgres_settings: Settings) -> Settings:
     return postgres_settings.model_copy(update={"embedded_projection": True})
 
 
+def up_or_gone(process: ForkedProcess, log: Path) -> Callable[[], bool]:
+    return lambda: process.poll() is not None or "delivering webhooks" in log.read_text()
+
+
 @pytest.fixture
 def three_deliverers(
     postgres_settings_projecting: Settings, tmp_path: Path
@@ -48,12 +52,13 @@ def three_deliverers(
     # a webhook passes from one to another (after 100 deliveries, or when its queue empties).
     # A small pool each: the database is shared with other tests.
     env = {**QUICK_RETRIES, "LEDGER_WEBHOOK_CONCURRENCY": "1", "LEDGER_DATABASE_POOL_SIZE": "2"}
+    logs = [tmp_path / f"deliver-{n}.log" for n in range(3)]
     started = [
-        start_cli(
-            postgres_settings_projecting, tmp_path / f"deliver-{n}.log", "deliver", extra_env=env
-        )
-        for n in range(3)
+        start_cli(postgres_settings_projecting, log, "deliver", extra_env=env) for log in logs
     ]
+    for process, log in zip(started, logs, strict=True):
+        wait_until(up_or_gone(process, log), f"{log.name} to start")
+        assert process.poll() is None, log.read_text()
     yield started
     for process in started:
         stop(process)
