@@ -77,3 +77,21 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     deliveries: list[DeliveryOut]
+
+
+class AttemptOut(BaseModel):
+    attempt_id: int
+    attempted_at: datetime
+    status: Annotated[int | None, Field(description="The receiver's HTTP status; null: none")]
+    error: Annotated[
+        str | None, Field(description="Why it failed (an HTTP status or a connection error)")
+    ]
+    duration_ms: Annotated[
+        float | None,
+        Field(description="Null with status and error: under way, or its worker stopped mid-send"),
+    ]
+    worker: Annotated[str, Field(description="The delivering process (deliverer-PID-...)")]
+
+
+class AttemptList(BaseModel):
+    attempts: list[AttemptOut]

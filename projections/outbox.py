@@ -25,6 +25,10 @@ SUBSCRIPTIONS = "webhook_subscriptions"
 # projector never needs to know who subscribed.
 SUBSCRIBED_TYPES = "webhook_subscribed_types"
 OUTBOX = "webhook_outbox"
+# One row per attempt to send a delivery, written by the delivery worker (webhooks/queue.py):
+# when, how long, the HTTP status or the error. Never a body sent or answered, so nothing in
+# it names a learner.
+ATTEMPTS = "webhook_attempts"
 
 UNIT_COMPLETED = "unit.completed"
 UNIT_REVOKED = "unit.revoked"
@@ -80,6 +84,22 @@ def create_outbox_tables(db: Database) -> None:
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS webhook_outbox_enrollment ON {db.table(OUTBOX)} "
             "(enrollment_id)"
+        )
+        # status, error and duration_ms stay NULL while the attempt is under way, and for
+        # good when its worker died before the answer came.
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {db.table(ATTEMPTS)} ("
+            f"attempt_id {serial}, delivery_id BIGINT NOT NULL, subscription_id TEXT NOT NULL, "
+            "worker TEXT NOT NULL, attempted_at DOUBLE PRECISION NOT NULL, status INTEGER, "
+            "error TEXT, duration_ms DOUBLE PRECISION)"
+        )
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON {db.table(ATTEMPTS)} "
+            "(delivery_id, attempt_id)"
+        )
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS webhook_attempts_subscription ON {db.table(ATTEMPTS)} "
+            "(subscription_id)"
         )
 
 
@@ -142,8 +162,15 @@ def write_signals(cursor: Cursor, db: Database, signals: list[Signal]) -> None:
 
 def forget_deliveries_of(cursor: Cursor, db: Database, enrollment_ids: list[str]) -> None:
     """An erased learner's outbox rows go (their data names the learner), but the
-    `learner.erased` ones, which name only the enrollment and the course."""
+    `learner.erased` ones, which name only the enrollment and the course; their attempts
+    (which name no one) go with them."""
     for chunk in chunks(enrollment_ids):
+        cursor.execute(
+            f"DELETE FROM {db.table(ATTEMPTS)} WHERE delivery_id IN ("
+            f"SELECT delivery_id FROM {db.table(OUTBOX)} "
+            f"WHERE enrollment_id IN ({placeholders(chunk)}) AND event_type <> %s)",
+            [*chunk, LEARNER_ERASED],
+        )
         cursor.execute(
             f"DELETE FROM {db.table(OUTBOX)} WHERE enrollment_id IN ({placeholders(chunk)}) "
             "AND event_type <> %s",

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bootstrap import Settings
+from bootstrap import LedgerServices, Settings
+from projections.engine import ProjectionEngine
 from tests.conftest import Server, free_port
 from tests.deadlines import DEADLINE, wait_until
 from tests.http_helpers import assert_problem, call, path, progress
 from tests.processes import start_cli, stop
+from tests.test_parking import register_the_fix, store_unappliable_completion
 from tests.webhook_receiver import Receiver
 
 ALL_TYPES = [
@@ -59,6 +63,14 @@ def deliveries(client: httpx.Client, webhook: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = call(client, "GET", f"/v1/webhooks/{webhook}/deliveries")[
         "deliveries"
     ]
+    return found
+
+
+def attempts(
+    client: httpx.Client, webhook: str, delivery_id: int, **params: int
+) -> list[dict[str, Any]]:
+    url = f"/v1/webhooks/{webhook}/deliveries/{delivery_id}/attempts"
+    found: list[dict[str, Any]] = call(client, "GET", url, params=params)["attempts"]
     return found
 
 
@@ -163,6 +175,23 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         records = deliveries(client, everything)
         assert [d["attempts"] for d in records] == [3, 1, 1, 1, 1, 1, 1, 1]
         assert records[0]["event_id"] == first["id"]
+        # Each attempt has a record: two 500s, then the 204; when, how long, by whom.
+        tried = attempts(client, everything, records[0]["delivery_id"])
+        assert [(a["status"], a["error"]) for a in tried] == [
+            (500, "HTTP 500"),
+            (500, "HTTP 500"),
+            (204, None),
+        ]
+        assert all(a["duration_ms"] >= 0 and a["worker"].startswith("deliverer-") for a in tried)
+        times = [datetime.fromisoformat(a["attempted_at"]) for a in tried]
+        assert times == sorted(times)
+        assert times[-1] <= datetime.fromisoformat(records[0]["delivered_at"])
+        paged = attempts(client, everything, records[0]["delivery_id"], limit=2)
+        rest = attempts(
+            client, everything, records[0]["delivery_id"], after=paged[-1]["attempt_id"]
+        )
+        assert paged + rest == tried
+        assert [len(attempts(client, everything, d["delivery_id"])) for d in records[1:]] == [1] * 7
         wait_until(lambda: all_delivered(client, completions, 2), "2 unit.completed deliveries")
         assert [e["data"]["unit_id"] for e in steady.events()] == ["u1", "u2"]
 
@@ -175,6 +204,10 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         assert again.headers["webhook-id"] == flaky.requests[0].headers["webhook-id"]
         wait_until(lambda: all_delivered(client, everything, 8), "the redelivery recorded")
         assert deliveries(client, everything)[0]["attempts"] == 4
+        retried = attempts(client, everything, redelivered)
+        assert retried[:3] == tried and retried[3]["status"] == 204
+        # An attempt keeps no body sent or answered: nothing in it names the learner.
+        assert "ada" not in str([attempts(client, everything, d["delivery_id"]) for d in records])
 
         # Erasure: receivers hear of it, by enrollment only; the rows naming her are gone.
         call(client, "DELETE", path("v1", "learners", "ada"))
@@ -184,6 +217,10 @@ def test_signed_cloudevents_in_log_order_retried_and_redelivered(
         assert erased["data"] == {"enrollment_id": enrollment, "course_id": "c1"}
         assert "ada" not in flaky.requests[-1].body.decode()
         assert [d["event_type"] for d in deliveries(client, everything)] == ["learner.erased"]
+        gone = client.get(f"/v1/webhooks/{everything}/deliveries/{redelivered}/attempts")
+        assert_problem(gone, 404, "delivery_id")  # its attempts went with it
+        kept = deliveries(client, everything)[0]["delivery_id"]
+        assert [a["status"] for a in attempts(client, everything, kept)] == [204]
 
 
 def test_dead_and_hanging_receivers_hold_up_no_one(
@@ -347,7 +384,15 @@ def test_one_record_per_event_after_the_deliverer_is_killed(
         assert [e["data"]["unit_id"] for e in in_order_without_repeats(events)] == ["u1", "u2"]
         assert [e["data"]["unit_id"] for e in events].count("u1") >= 2  # at least once
         assert len({r.headers["webhook-id"] for r in hanging.requests}) == 2
-        assert len(deliveries(client, webhook)) == 2
+        records = deliveries(client, webhook)
+        assert len(records) == 2
+        # The attempt the killed worker made is on record, with no outcome; the next one,
+        # by the second process, went through.
+        tried = attempts(client, webhook, records[0]["delivery_id"])
+        assert len(tried) == records[0]["attempts"] >= 2
+        assert tried[-1]["status"] == 204 and tried[-1]["worker"] != tried[0]["worker"]
+        cut_off = [a for a in tried if a["worker"] == tried[0]["worker"]][-1]
+        assert (cut_off["status"], cut_off["error"], cut_off["duration_ms"]) == (None, None, None)
 
 
 def test_subscriptions_are_checked_listed_and_deleted(
@@ -376,3 +421,50 @@ def test_subscriptions_are_checked_listed_and_deleted(
         position = complete(client, enroll(client, "ed", "c1"), "u1")
         progress(client, "ed", "c1", position)
         assert hook.requests == []
+
+
+def test_a_parked_event_is_sent_once_when_a_retry_applies_it_after_later_events(
+    services: LedgerServices,
+    settings: Settings,
+    tmp_path: Path,
+    receivers: list[Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A parked event holds its stream only: the other learners' events go out meanwhile,
+    and the parked one (with its stream's events held behind it, still in their order) goes
+    out once, when `projections retry` applies it, after events later in the log."""
+    hook = receiver(receivers)
+    with (
+        serve(settings, tmp_path) as server,
+        httpx.Client(base_url=server.url, timeout=DEADLINE) as client,
+    ):
+        webhook, secret = subscribe(client, hook.url, ["unit.completed"])
+        course(client, "c1", 4)
+        bad, good = enroll(client, "bad", "c1"), enroll(client, "good", "c1")
+        complete(client, bad, "u1")
+        store_unappliable_completion(services, UUID(bad))  # bad's u2, parked
+        held = complete(client, bad, "u4")  # parked behind it
+        later = complete(client, good, "u2")
+        progress(client, "good", "c1", later)
+        assert len(call(client, "GET", "/v1/projections/parked")["parked"]) == 2
+        wait_until(lambda: all_delivered(client, webhook, 2), "the two applied completions")
+
+        # The fix is deployed; a retry (as `projections retry` runs it) applies both.
+        register_the_fix(monkeypatch)
+        fixed = ProjectionEngine(
+            services.ledger.recorder, services.ledger.mapper, services.generations
+        )
+        assert fixed.retry(services.generations.live().number) == (2, 0)
+        wait_until(lambda: all_delivered(client, webhook, 4), "the retried completions")
+
+        events = [r.verified(secret) for r in hook.requests]
+        assert [(e["subject"], e["data"]["unit_id"]) for e in events] == [
+            (f"enrollments/{bad}", "u1"),
+            (f"enrollments/{good}", "u2"),  # later in the log than bad's u2
+            (f"enrollments/{bad}", "u2"),
+            (f"enrollments/{bad}", "u4"),
+        ]
+        positions = [e["position"] for e in events]
+        assert positions[2] < positions[1] and positions[3] == held
+        assert len({e["id"] for e in events}) == 4  # each sent once
+        assert [d["attempts"] for d in deliveries(client, webhook)] == [1, 1, 1, 1]

@@ -10,6 +10,7 @@ any number of them may run on one PostgreSQL database.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -53,7 +54,8 @@ class Deliverer:
     def __init__(self, db: Database, options: DeliveryOptions) -> None:
         self.queue = DeliveryQueue(db)
         self.options = options
-        self.worker = f"deliverer-{uuid.uuid4().hex[:12]}"
+        # Shown on each attempt: which process (and which of its starts) sent it.
+        self.worker = f"deliverer-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy: set[str] = set()
@@ -123,18 +125,21 @@ class Deliverer:
             delivery = self.queue.head(lease)
             if delivery is None:
                 return None
-            if not self.queue.renew(lease, self.worker, time.time() + self.lease_seconds):
-                return None
-            outcome = send(lease.url, lease.secret, delivery, options.timeout_seconds)
             now = time.time()
+            attempt = self.queue.begin(lease, self.worker, delivery, now, now + self.lease_seconds)
+            if attempt is None:
+                return None
+            started = time.monotonic()
+            outcome = send(lease.url, lease.secret, delivery, options.timeout_seconds)
+            took_ms = (time.monotonic() - started) * 1000
             if outcome.ok:
-                self.queue.delivered(delivery, now, outcome.status or 200)
+                self.queue.delivered(attempt, outcome.status or 200, took_ms)
                 continue
             first = delivery.first_attempt_at or now
-            give_up = now - first >= options.retry_seconds
-            self.queue.failed(delivery, now, outcome.status, outcome.error, give_up=give_up)
+            give_up = time.time() - first >= options.retry_seconds
+            self.queue.failed(attempt, outcome.status, outcome.error, took_ms, give_up=give_up)
             if give_up:
                 log.warning("webhook delivery %d given up", delivery.delivery_id)
                 continue
-            return now + backoff(delivery.attempts + 1, options)
+            return time.time() + backoff(delivery.attempts + 1, options)
         return None

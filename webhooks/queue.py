@@ -6,15 +6,16 @@ in log order, so two workers must never send for the same one at once. On Postgr
 lease is taken with FOR UPDATE SKIP LOCKED, so several processes claim different
 subscriptions without waiting on each other; on SQLite the claim's transaction (BEGIN
 IMMEDIATE) does the same. A worker that dies holds its lease only until it expires; another
-then sends the same delivery again (at least once), to the same single outbox row.
+then sends the same delivery again (at least once), to the same single outbox row. Each
+attempt has a row of its own, written before the send and given its outcome after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventstore.database import Database, Row
-from projections.outbox import OUTBOX, SUBSCRIPTIONS
+from eventstore.database import Cursor, Database, Row
+from projections.outbox import ATTEMPTS, OUTBOX, SUBSCRIPTIONS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,15 @@ class Lease:
     subscription_id: str
     url: str
     secret: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt under way: its row in the attempts table waits for the outcome."""
+
+    attempt_id: int
+    delivery_id: int
+    attempted_at: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class DeliveryQueue:
         self.db = db
         self.subscriptions = db.table(SUBSCRIPTIONS)
         self.outbox = db.table(OUTBOX)
+        self.attempts = db.table(ATTEMPTS)
         self.skip_locked = " FOR UPDATE SKIP LOCKED" if db.is_postgres else ""
 
     def claim(self, worker: str, now: float, lease_until: float, limit: int) -> list[Lease]:
@@ -63,15 +74,35 @@ class DeliveryQueue:
                 for row in cursor.fetchall()
             ]
 
-    def renew(self, lease: Lease, worker: str, lease_until: float) -> bool:
-        """Extends the lease before each send; False when another worker took it over."""
+    def begin(
+        self, lease: Lease, worker: str, delivery: PendingDelivery, now: float, lease_until: float
+    ) -> Attempt | None:
+        """Extends the lease and records the attempt about to be made, in one transaction
+        before the send, so an attempt whose worker dies mid-send is still seen (with no
+        outcome). None when another worker took the subscription over: nothing is sent."""
         with self.db.transaction() as cursor:
             cursor.execute(
                 f"UPDATE {self.subscriptions} SET leased_until = %s "
                 "WHERE subscription_id = %s AND leased_by = %s RETURNING subscription_id",
                 (lease_until, lease.subscription_id, worker),
             )
-            return cursor.fetchone() is not None
+            if cursor.fetchone() is None:
+                return None
+            cursor.execute(
+                f"UPDATE {self.outbox} SET attempts = attempts + 1, "
+                "first_attempt_at = COALESCE(first_attempt_at, %s), last_attempt_at = %s "
+                "WHERE delivery_id = %s",
+                (now, now, delivery.delivery_id),
+            )
+            cursor.execute(
+                f"INSERT INTO {self.attempts} "
+                "(delivery_id, subscription_id, worker, attempted_at) VALUES (%s, %s, %s, %s) "
+                "RETURNING attempt_id",
+                (delivery.delivery_id, lease.subscription_id, worker, now),
+            )
+            row = cursor.fetchone()
+        assert row is not None
+        return Attempt(int(row["attempt_id"]), delivery.delivery_id, now)
 
     def release(self, lease: Lease, worker: str, next_attempt_at: float | None = None) -> None:
         """Gives the subscription back; `next_attempt_at`: when it may be tried again."""
@@ -100,41 +131,48 @@ class DeliveryQueue:
             row = cursor.fetchone()
         return None if row is None else pending_of(row)
 
-    def delivered(self, delivery: PendingDelivery, now: float, status: int) -> None:
+    def delivered(self, attempt: Attempt, status: int, duration_ms: float) -> None:
+        now = attempt.attempted_at + duration_ms / 1000
         with self.db.transaction() as cursor:
             cursor.execute(
-                f"UPDATE {self.outbox} SET status = 'delivered', attempts = attempts + 1, "
-                "first_attempt_at = COALESCE(first_attempt_at, %s), last_attempt_at = %s, "
-                "last_status = %s, last_error = NULL, delivered_at = %s "
-                "WHERE delivery_id = %s",
-                (now, now, status, now, delivery.delivery_id),
+                f"UPDATE {self.outbox} SET status = 'delivered', last_status = %s, "
+                "last_error = NULL, delivered_at = %s WHERE delivery_id = %s",
+                (status, now, attempt.delivery_id),
             )
+            self._outcome(cursor, attempt, status, None, duration_ms)
 
     def failed(
         self,
-        delivery: PendingDelivery,
-        now: float,
+        attempt: Attempt,
         status: int | None,
         error: str,
+        duration_ms: float,
         *,
         give_up: bool,
     ) -> None:
-        """Counts a failed attempt; `give_up`: the retry period is over, the next delivery
+        """Records a failed attempt; `give_up`: the retry period is over, the next delivery
         in log order goes next."""
         with self.db.transaction() as cursor:
             cursor.execute(
-                f"UPDATE {self.outbox} SET status = %s, attempts = attempts + 1, "
-                "first_attempt_at = COALESCE(first_attempt_at, %s), last_attempt_at = %s, "
-                "last_status = %s, last_error = %s WHERE delivery_id = %s",
-                (
-                    "failed" if give_up else "pending",
-                    now,
-                    now,
-                    status,
-                    error[:500],
-                    delivery.delivery_id,
-                ),
+                f"UPDATE {self.outbox} SET status = %s, last_status = %s, last_error = %s "
+                "WHERE delivery_id = %s",
+                ("failed" if give_up else "pending", status, error[:500], attempt.delivery_id),
             )
+            self._outcome(cursor, attempt, status, error[:500], duration_ms)
+
+    def _outcome(
+        self,
+        cursor: Cursor,
+        attempt: Attempt,
+        status: int | None,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        cursor.execute(
+            f"UPDATE {self.attempts} SET status = %s, error = %s, duration_ms = %s "
+            "WHERE attempt_id = %s",
+            (status, error, round(duration_ms, 3), attempt.attempt_id),
+        )
 
 
 def pending_of(row: Row) -> PendingDelivery:

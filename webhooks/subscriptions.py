@@ -14,7 +14,7 @@ import orjson
 
 from domain.errors import NotFoundError
 from eventstore.database import Database, Row
-from projections.outbox import OUTBOX, SUBSCRIBED_TYPES, SUBSCRIPTIONS
+from projections.outbox import ATTEMPTS, OUTBOX, SUBSCRIBED_TYPES, SUBSCRIPTIONS
 
 SECRET_PREFIX = "whsec_"
 
@@ -50,6 +50,19 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class DeliveryAttempt:
+    """One try at sending a delivery. No outcome (status, error and duration all None): under
+    way, or its worker stopped before the answer came."""
+
+    attempt_id: int
+    attempted_at: datetime
+    status: int | None
+    error: str | None
+    duration_ms: float | None
+    worker: str
+
+
+@dataclass(frozen=True)
 class WebhookHealth:
     """A webhook's deliveries by status, and the oldest one still waiting (its lag)."""
 
@@ -77,6 +90,7 @@ class Subscriptions:
         self.subscriptions = db.table(SUBSCRIPTIONS)
         self.types = db.table(SUBSCRIBED_TYPES)
         self.outbox = db.table(OUTBOX)
+        self.attempts = db.table(ATTEMPTS)
 
     def create(self, url: str, event_types: list[str], secret: str) -> Subscription:
         """Events the live projection applies from the commit on are delivered to it."""
@@ -156,7 +170,7 @@ class Subscriptions:
         """Nothing more is written or sent for it; its deliveries go with it."""
         self.get(subscription_id)
         with self.db.transaction() as cursor:
-            for table in (self.types, self.outbox, self.subscriptions):
+            for table in (self.attempts, self.types, self.outbox, self.subscriptions):
                 cursor.execute(
                     f"DELETE FROM {table} WHERE subscription_id = %s", (subscription_id,)
                 )
@@ -178,6 +192,26 @@ class Subscriptions:
             )
             return [delivery_of(row) for row in cursor.fetchall()]
 
+    def attempts_of(
+        self, subscription_id: str, delivery_id: int, *, after: int, limit: int
+    ) -> list[DeliveryAttempt]:
+        """A delivery's attempts in the order they were made, from the one after `after`."""
+        self.get(subscription_id)
+        with self.db.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT delivery_id FROM {self.outbox} "
+                "WHERE subscription_id = %s AND delivery_id = %s",
+                (subscription_id, delivery_id),
+            )
+            if cursor.fetchone() is None:
+                raise no_such_delivery(subscription_id, delivery_id)
+            cursor.execute(
+                f"SELECT * FROM {self.attempts} WHERE delivery_id = %s AND attempt_id > %s "
+                "ORDER BY attempt_id LIMIT %s",
+                (delivery_id, after, limit),
+            )
+            return [attempt_of(row) for row in cursor.fetchall()]
+
     def redeliver(self, subscription_id: str, delivery_id: int) -> None:
         """Sends the delivery again (delivered or given up), ahead of the pending ones after it
         in log order, with a fresh retry period."""
@@ -189,10 +223,7 @@ class Subscriptions:
                 (subscription_id, delivery_id),
             )
             if cursor.fetchone() is None:
-                raise NotFoundError(
-                    f"webhook {subscription_id!r} has no delivery {delivery_id}",
-                    field="delivery_id",
-                )
+                raise no_such_delivery(subscription_id, delivery_id)
             cursor.execute(
                 f"UPDATE {self.subscriptions} SET next_attempt_at = 0 WHERE subscription_id = %s",
                 (subscription_id,),
@@ -223,4 +254,22 @@ def delivery_of(row: Row) -> Delivery:
         last_status=row["last_status"],
         last_error=row["last_error"],
         delivered_at=moment(row["delivered_at"]),
+    )
+
+
+def attempt_of(row: Row) -> DeliveryAttempt:
+    duration = row["duration_ms"]
+    return DeliveryAttempt(
+        attempt_id=int(row["attempt_id"]),
+        attempted_at=datetime.fromtimestamp(float(row["attempted_at"]), UTC),
+        status=row["status"],
+        error=row["error"],
+        duration_ms=None if duration is None else float(duration),
+        worker=row["worker"],
+    )
+
+
+def no_such_delivery(subscription_id: str, delivery_id: int) -> NotFoundError:
+    return NotFoundError(
+        f"webhook {subscription_id!r} has no delivery {delivery_id}", field="delivery_id"
     )

@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Services
 from api.webhook_schemas import (
+    AttemptList,
+    AttemptOut,
     DeliveryList,
     DeliveryOut,
     WebhookCreated,
@@ -72,13 +74,32 @@ async def deliveries(
     after: Annotated[int, Query(ge=0, description="Deliveries after this delivery_id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryList:
-    """Each delivery (one per event and subscription) with its attempts so far."""
+    """Each delivery (one per event and subscription) with a count of its attempts so far
+    (each attempt is at .../deliveries/{delivery_id}/attempts)."""
     found = await run_in_threadpool(
         lambda: Subscriptions(services.db).deliveries(
             webhook_id, status=delivery_status, after=after, limit=limit
         )
     )
     return DeliveryList(deliveries=[DeliveryOut(**asdict(d)) for d in found])
+
+
+@router.get("/{webhook_id}/deliveries/{delivery_id}/attempts")
+async def delivery_attempts(
+    webhook_id: WebhookId,
+    delivery_id: Annotated[int, Path(ge=1)],
+    services: Services,
+    after: Annotated[int, Query(ge=0, description="Attempts after this attempt_id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AttemptList:
+    """Every attempt to send the delivery, oldest first: when, which process, how long, and
+    the HTTP status or the error. Never a body, so nothing here names a learner."""
+    found = await run_in_threadpool(
+        lambda: Subscriptions(services.db).attempts_of(
+            webhook_id, delivery_id, after=after, limit=limit
+        )
+    )
+    return AttemptList(attempts=[AttemptOut(**asdict(a)) for a in found])
 
 
 @router.post(
