@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.dependencies import CourseId, Services
-from api.pages.chart_cache import ChartCache
+from api.pages.chart_cache import CHARTS_MAX_AGE, ChartCache
 from api.pages.page_access import Reader
 from api.pages.rendering import render
 from api.pages.roster_view import RosterView, roster_view
@@ -51,7 +51,8 @@ def course_page(
     request: Request, course_id: CourseId, session: Reader, services: Services
 ) -> HTMLResponse:
     position = services.reads.live_position()
-    charts = chart_cache(request, services).charts(course_id, position)
+    kept = chart_cache(request, services).charts(course_id, position)
+    charts = kept.charts
     if charts is None:
         return render(
             request,
@@ -60,7 +61,12 @@ def course_page(
             session,
             status_code=404,
         )
-    context: dict[str, Any] = {"course_id": course_id, "charts": charts}
+    context: dict[str, Any] = {
+        "course_id": course_id,
+        "charts": charts,
+        "charts_counted_at": kept.counted_at,
+        "charts_max_age": CHARTS_MAX_AGE,
+    }
     try:
         view: RosterView = roster_view(services.db, course_id, request.query_params)
     except InvalidRosterQuery as error:
