@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.document_examples import add_schema_examples
+from api.openapi_examples import put_examples_back
 from api.problems import PROBLEM_JSON
 
 
@@ -178,7 +178,7 @@ def document_idempotency_key(app: FastAPI) -> None:
                 if "post" in operations:
                     operations["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
             document_errors(document)
-            add_schema_examples(document["components"]["schemas"])
+            put_examples_back(app, document)
             app.openapi_schema = document
         return app.openapi_schema
 
