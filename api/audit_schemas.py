@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, StrictBool, field_validator
 
 from api.schemas import COURSE, ENROLLMENT, Strict, example
 from projections.rules import RULES
@@ -136,7 +136,7 @@ class RebuildIn(Strict):
     model_config = example({"rules": "weighted-v1", "dry_run": True})
 
     rules: str
-    dry_run: bool = False
+    dry_run: StrictBool = False  # not 0 or "no": the schema says boolean
 
     @field_validator("rules")
     @classmethod

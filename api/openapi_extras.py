@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.access import PROBES
+from api.guards import BODY_METHODS
 from api.openapi_examples import put_examples_back
 from api.problems import PROBLEM_JSON
 
@@ -106,7 +108,7 @@ OWN_ERRORS: dict[str, tuple[int, ...]] = {
     "delete": (404, 422),
     "deliveries": (404, 422),
     "redeliver": (404, 422),
-    "put_statement": (400, 409, 422),
+    "put_statement": (400, 409),
     "post_statements": (400, 409),
     "get_statement": (400, 404),  # its parameters are checked by the route: 400, not 422
     "unmatched": (),
@@ -115,24 +117,20 @@ OWN_ERRORS: dict[str, tuple[int, ...]] = {
     "readyz": (),
     "metrics": (),
 }
-# Safe to answer anyone (api/access.py's PROBES): no key is asked for, no client refused.
-PROBES = frozenset({"healthz", "readyz"})
 # Answered without the database (the metrics say `ledger_database_up 0` instead).
 NO_DATABASE = frozenset({"healthz", "about", "metrics"})
-# api/guards.py's BodyGuard reads the body of these methods, whatever the route.
-BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
 
 
-def error_statuses(method: str, operation: dict[str, Any]) -> list[str]:
+def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     """Every status this operation can answer with a problem: its own, and those of the
     layers around it (api/access.py, api/guards.py, api/idempotency.py)."""
     name = operation["operationId"]
     statuses = set(OWN_ERRORS[name])
     if "security" in operation:  # it asks for a key
         statuses.add(401)
-    if name not in PROBES:  # a key without the scope; with no keys, a client off loopback
+    if path not in PROBES:  # a key without the scope; with no keys, a client off loopback
         statuses.add(403)
-    if method in BODY_METHODS:
+    if method.upper() in BODY_METHODS:  # BodyGuard reads the body, whatever the route
         statuses |= {413, 415}
     if method == "post":  # an invalid Idempotency-Key
         statuses.add(422)
@@ -146,12 +144,12 @@ def document_errors(document: dict[str, Any]) -> None:
     `Problem` (FastAPI's own 422 and its HTTPValidationError give way to it)."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for operations in document.get("paths", {}).values():
+    for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for status in [s for s in responses if s.startswith(("4", "5"))]:
                 del responses[status]
-            for status in error_statuses(method, operation):
+            for status in error_statuses(path, method, operation):
                 responses[status] = problem_response(ERROR_STATUSES[status])
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)

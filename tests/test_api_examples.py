@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import jsonschema_rs
+import orjson
 
 Document = dict[str, Any]
 REF = "#/components/schemas/"
@@ -47,6 +48,18 @@ def examples_of(media: dict[str, Any], document: Document) -> list[Any]:
     return found
 
 
+NDJSON = "application/x-ndjson"
+
+
+def ndjson_example(operation: dict[str, Any]) -> list[Any]:
+    """NDJSON's example is the indented lines of the body's description (a fuzzer that sends
+    an operation's examples cannot send NDJSON): each line must be a JSON item the body's
+    JSON form takes, so the lines are checked as that array."""
+    description = operation["requestBody"].get("description", "")
+    lines = [line.strip() for line in description.splitlines() if line.startswith("    ")]
+    return [[orjson.loads(line) for line in lines]] if lines else []
+
+
 def problems_of(example: Any, schema: dict[str, Any], document: Document) -> list[str]:
     """Why the example does not validate against the schema (none when it does); references
     resolve in the document's components, and formats (date-time, uuid, uri) are checked."""
@@ -78,11 +91,16 @@ def test_every_operation_shows_valid_examples_of_its_body_and_its_answer(
             assert response.get("content") or status in ("202", "204"), (name, status)
         for where, media in media_of(operation):
             examples = examples_of(media, document)
+            if where == f"request {NDJSON}":  # shown in the description: see ndjson_example
+                examples = ndjson_example(operation)
             if not examples:
                 missing.append(f"{name}: {where}")
             for example in examples:
                 shown += 1
-                problems = problems_of(example, media.get("schema", {}), document)
+                schema = media.get("schema", {})
+                if where == f"request {NDJSON}":
+                    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                problems = problems_of(example, schema, document)
                 if problems:
                     invalid.append(f"{name}: {where}: {problems}")
     assert not missing, "no example:\n" + "\n".join(missing)

@@ -158,13 +158,16 @@ async def keep(
 async def put_statement(
     request: Request,
     services: Services,
-    statement_id: Annotated[str, Query(alias="statementId")],
+    # Checked here, not by FastAPI: xAPI answers a missing one 400, like every refusal.
+    statement_id: Annotated[
+        str | None, Query(alias="statementId", description="Required: the statement's UUID")
+    ] = None,
 ) -> Response:
     """Store one statement under the id given; the same again is no new effect (204)."""
     version = answered_version(request)
     if version is None:
         return no_version()
-    if not valid_uuid(statement_id):
+    if statement_id is None or not valid_uuid(statement_id):
         return refused(400, "statementId must be a UUID", "statementId", version)
     kept = await keep(request, services, version, statement_id)
     if isinstance(kept, Response):
