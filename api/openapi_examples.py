@@ -124,8 +124,9 @@ def model_examples() -> dict[str, list[Any]]:
     examples: dict[str, list[Any]] = {}
     for model in api_models():
         extra = model.model_config.get("json_schema_extra")
-        if isinstance(extra, dict) and isinstance(extra.get("examples"), list):
-            examples[model.__name__] = extra["examples"]
+        found = extra.get("examples") if isinstance(extra, dict) else None
+        if isinstance(found, list):
+            examples[model.__name__] = found
     return examples
 
 
@@ -150,7 +151,7 @@ def put_examples_back(app: FastAPI, document: dict[str, Any]) -> None:
     for route in app.routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
             for where, media_type, media in route_media(route):
                 if "example" in media:

@@ -33,11 +33,17 @@ NO_SUCH_WEBHOOK = "wh_" + "0" * 32
 
 
 @dataclass
-class Servers:
+class Clients:
     open: httpx.Client  # no API keys
     keyed: httpx.Client  # keys configured; sends none
     read_key: httpx.Client
     write_key: httpx.Client
+
+
+@dataclass
+class Servers(Clients):
+    """The clients, and what the world made on the servers holds."""
+
     course: str
     enrollment: str  # ada's, active
     withdrawn: str  # bob's
@@ -357,12 +363,13 @@ def servers(settings: Settings, tmp_path: Path) -> Iterator[Servers]:
             client(keyed_server.url, read_key) as reader,
             client(keyed_server.url, write_key) as writer,
         ):
-            yield world(settings, open_client, keyed, reader, writer)
+            yield world(settings, Clients(open_client, keyed, reader, writer))
 
 
-def world(settings: Settings, c: httpx.Client, *keyed: httpx.Client) -> Servers:
+def world(settings: Settings, clients: Clients) -> Servers:
     """A course, an active and a withdrawn enrollment, a webhook, a statement; and a rebuild
     left building (as a `progress-ledger` process that died would leave it)."""
+    c = clients.open
     course = new_id("course")
     units = [
         {"unit_id": "u1", "modules": [{"module_id": "m1"}, {"module_id": "m2"}]},
@@ -393,7 +400,14 @@ def world(settings: Settings, c: httpx.Client, *keyed: httpx.Client) -> Servers:
         services.generations.create("weighted-v1")
     finally:
         services.close()
-    return Servers(c, *keyed, course, enrolled[0]["enrollment_id"], withdrawn, webhook, sent)
+    return Servers(
+        **vars(clients),
+        course=course,
+        enrollment=enrolled[0]["enrollment_id"],
+        withdrawn=withdrawn,
+        webhook=webhook,
+        statement=sent,
+    )
 
 
 def test_every_declared_error_status_happens_and_no_other(servers: Servers) -> None:
