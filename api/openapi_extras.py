@@ -125,6 +125,8 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     """Every status this operation can answer with a problem: its own, and those of the
     layers around it (api/access.py, api/guards.py, api/idempotency.py)."""
     name = operation["operationId"]
+    if name not in OWN_ERRORS:
+        raise KeyError(f"{name}: say in OWN_ERRORS which error statuses it answers")
     statuses = set(OWN_ERRORS[name])
     if "security" in operation:  # it asks for a key
         statuses.add(401)
