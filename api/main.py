@@ -20,7 +20,7 @@ from api.guards import BodyGuard
 from api.head_requests import HeadAsGet
 from api.idempotency import IdempotencyKeys
 from api.offline_docs import install_offline_docs
-from api.openapi_extras import PROBLEM_RESPONSES, document_idempotency_key
+from api.openapi_extras import document_idempotency_key
 from api.pages import FORM_PATHS, install_pages
 from api.pages.sessions import PageSessions
 from api.problems import install_problem_handlers
@@ -74,7 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="An event-sourced ledger of learner progress.",
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
         # Clients name their methods by these: `create_course`, not `create_course_v1_…_post`.
         generate_unique_id_function=lambda route: route.name,
     )

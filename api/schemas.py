@@ -4,7 +4,7 @@ The progress documents' shapes are projections/progress_documents.py's."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def example(document: dict[str, Any]) -> ConfigDict:
+    """A model's example, shown with its schema in the OpenAPI document (each model sets its
+    own: a subclass would inherit its parent's; tests/test_api_examples.py validates them)."""
+    return ConfigDict(json_schema_extra={"examples": [document]})
+
+
+# The ids the examples share, so that they read as one story.
+COURSE = "course-v1:Org+Intro+2024"
+ENROLLMENT = "23d60660-d2ef-49f9-ac9d-aa8c103d4f2e"
+COURSE_IRI = "https://lms.example.org/course/course-v1:Org+Intro+2024"
+
+
 # An xAPI activity IRI whose statements complete what carries it (docs/xapi.md).
 ActivityIri = Annotated[
     str, Field(min_length=3, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
@@ -43,6 +55,8 @@ class ModuleIn(Strict):
 
 
 class ModuleAddIn(ModuleIn):
+    model_config = example({"module_id": "m3", "title": "The mode", "position": 1})
+
     position: Annotated[int | None, Field(ge=0, description="Index among the unit's modules")] = (
         None
     )
@@ -58,6 +72,16 @@ class UnitIn(Strict):
 
 
 class UnitAddIn(UnitIn):
+    model_config = example(
+        {
+            "unit_id": "u3",
+            "title": "Correlation",
+            "weight": 2.0,
+            "modules": [{"module_id": "m5", "title": "Scatter plots"}],
+            "position": 2,
+        }
+    )
+
     position: Annotated[int | None, Field(ge=0, description="Index among the units")] = None
 
 
@@ -68,6 +92,26 @@ Threshold = Annotated[
 
 
 class CourseIn(Strict):
+    model_config = example(
+        {
+            "course_id": COURSE,
+            "title": "Introduction to statistics",
+            "units": [
+                {
+                    "unit_id": "u1",
+                    "title": "Averages",
+                    "modules": [
+                        {"module_id": "m1", "title": "The mean"},
+                        {"module_id": "m2", "title": "The median"},
+                    ],
+                },
+                {"unit_id": "u2", "title": "Spread", "weight": 2.0},
+            ],
+            "completion_threshold": 80.0,
+            "activity_id": COURSE_IRI,
+        }
+    )
+
     course_id: Identifier
     title: Title = ""
     units: Annotated[list[UnitIn], Field(max_length=1000)] = []
@@ -78,16 +122,26 @@ class CourseIn(Strict):
 class CoursePatch(Strict):
     """What is given changes; what is left out stays."""
 
+    model_config = example({"completion_threshold": 75.0})
+
     completion_threshold: Threshold | None = None
     activity_id: ActivityIri | None = None
 
 
 class ModulePatch(Strict):
+    model_config = example(
+        {
+            "activity_id": "https://lms.example.org/xblock/block-v1:Org+Intro+2024+type@video+block@mean"
+        }
+    )
+
     activity_id: ActivityIri
 
 
 class UnitPatch(Strict):
     """What is given changes; what is left out stays."""
+
+    model_config = example({"title": "Measures of spread", "required": False, "weight": 1.5})
 
     title: Title | None = None
     required: StrictBool | None = None
@@ -96,6 +150,34 @@ class UnitPatch(Strict):
 
 
 class CourseOut(BaseModel):
+    model_config = example(
+        {
+            "course_id": COURSE,
+            "title": "Introduction to statistics",
+            "version": 1,
+            "units": [
+                {
+                    "unit_id": "u1",
+                    "title": "Averages",
+                    "required": True,
+                    "weight": 1.0,
+                    "modules": [
+                        {"module_id": "m1", "title": "The mean"},
+                        {"module_id": "m2", "title": "The median"},
+                    ],
+                },
+                {
+                    "unit_id": "u2",
+                    "title": "Spread",
+                    "required": True,
+                    "weight": 2.0,
+                    "modules": [],
+                },
+            ],
+            "completion_threshold": 80.0,
+        }
+    )
+
     course_id: str
     title: str
     version: int
@@ -104,17 +186,25 @@ class CourseOut(BaseModel):
 
 
 class CourseChanged(BaseModel):
+    model_config = example({"course_id": COURSE, "version": 2, "position": 118})
+
     course_id: str
     version: int
     position: int
 
 
 class EnrollmentIn(Strict):
+    model_config = example({"learner_id": "ada", "course_id": COURSE})
+
     learner_id: Identifier
     course_id: Identifier
 
 
 class EnrollmentOut(BaseModel):
+    model_config = example(
+        {"enrollment_id": ENROLLMENT, "learner_id": "ada", "course_id": COURSE, "position": 119}
+    )
+
     enrollment_id: str
     learner_id: str
     course_id: str
@@ -122,6 +212,8 @@ class EnrollmentOut(BaseModel):
 
 
 class ErasureOut(BaseModel):
+    model_config = example({"erased_enrollments": 2, "position": 240, "shredded": True})
+
     erased_enrollments: int = Field(description="Enrollments that recorded the erasure")
     position: int = Field(description="Covers the erasure: use it as `min_position`")
     shredded: bool = Field(
@@ -146,6 +238,14 @@ class ActingIn(Strict):
 
 
 class CompletionIn(ActingIn):
+    model_config = example(
+        {
+            "occurred_at": "2024-05-01T10:00:00Z",
+            "reason": "marked complete from the paper register",
+            "on_behalf_of": "ada",
+        }
+    )
+
     occurred_at: EventTime | None = Field(
         None,
         description="When the learner did it (ISO-8601 with a UTC offset), from "
@@ -154,10 +254,20 @@ class CompletionIn(ActingIn):
 
 
 class ResetIn(ActingIn):
+    model_config = example({"reason": "retaking the course after the summer"})
+
     reason: Reason = Field(description="Why the learner starts again (kept in the history)")
 
 
 class Appended(BaseModel):
+    model_config = example(
+        {
+            "enrollment_id": ENROLLMENT,
+            "appended": ["ModuleCompleted", "UnitCompleted"],
+            "position": 121,
+        }
+    )
+
     enrollment_id: str
     appended: list[str]
     position: int
@@ -176,6 +286,22 @@ class ProjectionStatus(BaseModel):
 
 
 class Ready(BaseModel):
+    model_config = example(
+        {
+            "status": "ready",
+            "database": "ok",
+            "projection": {
+                "generation": 1,
+                "rules": "units-v1",
+                "position": 240,
+                "head": 241,
+                "lag": 1,
+                "parked": 0,
+                "stalled_seconds": 0.0,
+            },
+        }
+    )
+
     # ready; degraded (events parked: their streams are held); stalled (behind the head,
     # no progress for LEDGER_PROJECTION_STALL_SECONDS). All answered with 200: see README.
     status: str

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
-from api.schemas import Strict
+from api.schemas import ENROLLMENT, Strict, example
 from webhooks.subscriptions import SECRET_PREFIX
 
 EventType = Literal[
@@ -35,7 +35,22 @@ def standard_webhooks_secret(secret: str) -> str:
     return secret
 
 
+SUBSCRIPTION = {
+    "id": "wh_5f0c6a1e9b2d4c7f8a3e1d2c4b5a6978",
+    "url": "https://hooks.example.org/ledger",
+    "event_types": ["course.completed", "unit.completed"],
+    "created_at": "2024-05-01T09:00:00+00:00",
+}
+
+
 class WebhookIn(Strict):
+    model_config = example(
+        {
+            "url": "https://hooks.example.org/ledger",
+            "event_types": ["unit.completed", "course.completed"],
+        }
+    )
+
     url: Annotated[AnyHttpUrl, Field(description="Where deliveries are POSTed (http or https)")]
     event_types: Annotated[list[EventType], Field(min_length=1)]
     secret: Annotated[
@@ -46,6 +61,8 @@ class WebhookIn(Strict):
 
 
 class WebhookOut(BaseModel):
+    model_config = example(SUBSCRIPTION)
+
     id: str
     url: str
     event_types: list[str]
@@ -53,10 +70,16 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
+    model_config = example(
+        {**SUBSCRIPTION, "secret": "whsec_OrV0CjQnd5FMAMyyDq3T8Jx3lwD5Bhc+Ij1ScybqXK8="}
+    )
+
     secret: Annotated[str, Field(description="Shown once: verify signatures with it")]
 
 
 class WebhookList(BaseModel):
+    model_config = example({"webhooks": [SUBSCRIPTION]})
+
     webhooks: list[WebhookOut]
 
 
@@ -76,6 +99,27 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryList(BaseModel):
+    model_config = example(
+        {
+            "deliveries": [
+                {
+                    "delivery_id": 17,
+                    "event_id": f"4711:unit.completed:{ENROLLMENT}",
+                    "event_type": "unit.completed",
+                    "position": 4711,
+                    "enrollment_id": ENROLLMENT,
+                    "status": "failed",
+                    "attempts": 3,
+                    "first_attempt_at": "2024-05-02T10:00:02Z",
+                    "last_attempt_at": "2024-05-02T10:05:02Z",
+                    "last_status": 502,
+                    "last_error": "HTTP 502",
+                    "delivered_at": None,
+                }
+            ]
+        }
+    )
+
     deliveries: list[DeliveryOut]
 
 

@@ -15,12 +15,24 @@ from api.batch_items import MAX_ITEMS, BatchTooLarge, CompletionItem, NotABatch,
 from api.dependencies import Services
 from api.guards import NDJSON
 from api.problems import problem
+from api.schemas import COURSE, example
 from ledger.importer import BatchResult, CompletionImporter
 from projections.collector import collector_paused
 
 router = APIRouter(tags=["completions"])
 
 BATCH_PATH = "/v1/completions:batch"
+
+ITEMS = [
+    {"learner_id": "ada", "course_id": COURSE, "unit_id": "u1"},
+    {
+        "learner_id": "bob",
+        "course_id": COURSE,
+        "module_id": "m2",
+        "occurred_at": "2024-05-03T09:30:00Z",
+    },
+    {"learner_id": "cy", "course_id": COURSE, "unit_id": "u9"},
+]
 
 
 class ItemErrorOut(BaseModel):
@@ -36,6 +48,28 @@ class ItemResultOut(BaseModel):
 
 
 class BatchOut(BaseModel):
+    model_config = example(
+        {
+            "results": [
+                {"index": 0, "status": "appended", "appended": ["UnitCompleted"], "error": None},
+                {"index": 1, "status": "already_complete", "appended": [], "error": None},
+                {
+                    "index": 2,
+                    "status": "error",
+                    "appended": [],
+                    "error": {
+                        "detail": f"course {COURSE!r} has no unit 'u9'",
+                        "field": "unit_id",
+                    },
+                },
+            ],
+            "appended": 1,
+            "already_complete": 1,
+            "errors": 1,
+            "position": 4712,
+        }
+    )
+
     results: list[ItemResultOut]
     appended: int
     already_complete: int
@@ -73,6 +107,8 @@ def batch_json(outcome: BatchResult) -> Response:
     openapi_extra={
         "requestBody": {
             "required": True,
+            "description": "A JSON array of items, or NDJSON: one item a line, as in\n\n"
+            + "".join(f"    {orjson.dumps(item).decode()}\n" for item in ITEMS),
             "content": {
                 "application/json": {
                     "schema": {
@@ -81,8 +117,11 @@ def batch_json(outcome: BatchResult) -> Response:
                         # are recorded; a good one is a CompletionItem.
                         "items": {"anyOf": [CompletionItem.model_json_schema(), {}]},
                         "maxItems": MAX_ITEMS,
-                    }
+                    },
+                    "example": ITEMS,
                 },
+                # Its example is in the description: a fuzzer that sends the examples of an
+                # operation (tests/test_fuzz.py) knows no way to send NDJSON.
                 NDJSON: {"schema": {"type": "string"}},
             },
         }

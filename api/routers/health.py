@@ -12,7 +12,12 @@ from api.schemas import ProjectionStatus, Ready
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ok", "process": "4242"}}}}
+    },
+)
 def healthz() -> dict[str, str]:
     """The process is up; `process` is its id, which tells the workers of one server apart."""
     return {"status": "ok", "process": str(os.getpid())}

@@ -8,13 +8,91 @@ from starlette.concurrency import run_in_threadpool
 
 from api.actors import acting_of
 from api.dependencies import LearnerId, Services
-from api.schemas import ErasureOut
+from api.schemas import COURSE, ENROLLMENT, ErasureOut
 from bootstrap.learner_rights import erase_learner, export_learner
 
 router = APIRouter(prefix="/v1/learners", tags=["learners"])
 
+EXPORT = {
+    "learner_id": "ada",
+    "enrollments": [
+        {
+            "enrollment_id": ENROLLMENT,
+            "course_id": COURSE,
+            "progress": {
+                "learner_id": "ada",
+                "course_id": COURSE,
+                "enrollment_id": ENROLLMENT,
+                "completed_units": 1,
+                "total_units": 2,
+                "percentage": 50.0,
+                "completed_at": None,
+                "updated_at": "2024-05-02T10:00:01.204Z",
+                "position": 121,
+                "rules": "units-v1",
+                "withdrawn": False,
+                "units": [
+                    {
+                        "unit_id": "u1",
+                        "required": True,
+                        "completed": True,
+                        "completed_modules": 0,
+                        "total_modules": 0,
+                        "percentage": 100.0,
+                    },
+                    {
+                        "unit_id": "u2",
+                        "required": True,
+                        "completed": False,
+                        "completed_modules": 0,
+                        "total_modules": 0,
+                        "percentage": 0.0,
+                    },
+                ],
+                "projection_position": 240,
+                "held": False,
+                "attempt": 1,
+            },
+            "events": [
+                {
+                    "position": 119,
+                    "version": 1,
+                    "type": "Enrolled",
+                    "recorded_at": "2024-05-01T09:00:00.412Z",
+                    "occurred_at": "2024-05-01T09:00:00.412Z",
+                    "data": {"learner_id": "ada", "course_id": COURSE},
+                    "actor": "moodle-sync",
+                    "reason": None,
+                    "on_behalf_of": None,
+                },
+                {
+                    "position": 121,
+                    "version": 2,
+                    "type": "UnitCompleted",
+                    "recorded_at": "2024-05-02T10:00:01.204Z",
+                    "occurred_at": "2024-05-02T10:00:00Z",
+                    "data": {"unit_id": "u1"},
+                    "actor": "moodle-sync",
+                    "reason": None,
+                    "on_behalf_of": None,
+                },
+            ],
+        }
+    ],
+    "xapi_statements": [],
+}
 
-@router.get("/{learner_id}/export")
+
+@router.get(
+    "/{learner_id}/export",
+    responses={
+        200: {
+            "description": "Each enrollment with its events and progress, and the xAPI "
+            "statements the learner made",
+            "content": {"application/json": {"schema": {"type": "object"}, "example": EXPORT}},
+        }
+    },
+)
 async def export(learner_id: LearnerId, services: Services) -> Response:
     """Everything held about the learner: each enrollment, its events and its progress."""
     document = await run_in_threadpool(export_learner, services, learner_id)

@@ -72,7 +72,14 @@ def exposition(services: LedgerServices, gauges: LedgerGauges, accept: str) -> R
     responses={
         200: {
             "description": "Every metric, in the Prometheus text format",
-            "content": {"text/plain": {"example": "ledger_log_head_position 42.0\n"}},
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "# HELP ledger_log_head_position Position of the log's last event\n"
+                    "# TYPE ledger_log_head_position gauge\n"
+                    "ledger_log_head_position 4712.0\n",
+                }
+            },
         }
     },
 )

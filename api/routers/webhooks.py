@@ -103,7 +103,10 @@ async def delivery_attempts(
 
 
 @router.post(
-    "/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,  # no body
+    responses={202: {"description": "Queued to be sent again"}},
 )
 async def redeliver(
     webhook_id: WebhookId, delivery_id: Annotated[int, Path(ge=1)], services: Services

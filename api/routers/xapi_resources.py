@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.actors import acting_of
 from api.dependencies import Services
 from api.problems import STATUS_OF, problem
+from api.schemas import COURSE_IRI, example
 from bootstrap import LedgerServices
 from domain.acting import Acting
 from domain.errors import LedgerError
@@ -35,6 +36,37 @@ unmatched_router = APIRouter(tags=["xAPI"])
 STATEMENTS_PATH = "/xapi/statements"
 VERSION_HEADER = "X-Experience-API-Version"
 SUPPORTED = ("1.0.3", "2.0.0")
+
+
+STATEMENT_ID = "9a3c2f0e-5b7d-4e1a-8c6f-2d4b1a0e9f73"
+STATEMENT = {
+    "id": STATEMENT_ID,
+    "actor": {
+        "objectType": "Agent",
+        "name": "Ada",
+        "account": {"homePage": "https://lms.example.org", "name": "ada"},
+    },
+    "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "completed"}},
+    "object": {"objectType": "Activity", "id": COURSE_IRI},
+    "result": {"completion": True},
+    "timestamp": "2024-05-01T10:00:00Z",
+}
+OBJECT = {"type": "object", "description": "An xAPI statement"}
+# Documented only: the route reads the header itself, so that a missing or unknown version is
+# answered 400 as xAPI says (a FastAPI parameter would answer 422).
+VERSION_PARAMETER = {
+    "name": "X-Experience-API-Version",
+    "in": "header",
+    "required": True,
+    "description": "The xAPI version the client speaks: 1.0.x or 2.0.x",
+    "schema": {"type": "string", "pattern": "^(1\\.0|2\\.0)", "examples": ["2.0.0"]},
+}
+VERSION_ANSWERED = {
+    "X-Experience-API-Version": {
+        "description": "The version the answer is in",
+        "schema": {"type": "string", "examples": ["2.0.0"]},
+    }
+}
 
 
 def answered_version(request: Request) -> str | None:
@@ -111,17 +143,31 @@ async def keep(
     return await run_in_threadpool(kept_or_refused, intake, acting, body, version, one_id)
 
 
-@router.put(STATEMENTS_PATH.removeprefix("/xapi"), status_code=204)
+@router.put(
+    STATEMENTS_PATH.removeprefix("/xapi"),
+    status_code=204,
+    responses={204: {"description": "Stored (or stored before)", "headers": VERSION_ANSWERED}},
+    openapi_extra={
+        "parameters": [VERSION_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OBJECT, "example": STATEMENT}},
+        },
+    },
+)
 async def put_statement(
     request: Request,
     services: Services,
-    statement_id: Annotated[str, Query(alias="statementId")],
+    # Checked here, not by FastAPI: xAPI answers a missing one 400, like every refusal.
+    statement_id: Annotated[
+        str | None, Query(alias="statementId", description="Required: the statement's UUID")
+    ] = None,
 ) -> Response:
     """Store one statement under the id given; the same again is no new effect (204)."""
     version = answered_version(request)
     if version is None:
         return no_version()
-    if not valid_uuid(statement_id):
+    if statement_id is None or not valid_uuid(statement_id):
         return refused(400, "statementId must be a UUID", "statementId", version)
     kept = await keep(request, services, version, statement_id)
     if isinstance(kept, Response):
@@ -129,7 +175,29 @@ async def put_statement(
     return with_version(Response(status_code=204), version)
 
 
-@router.post(STATEMENTS_PATH.removeprefix("/xapi"))
+@router.post(
+    STATEMENTS_PATH.removeprefix("/xapi"),
+    response_model=list[str],
+    responses={
+        200: {
+            "description": "The statements' ids, in order",
+            "headers": VERSION_ANSWERED,
+            "content": {"application/json": {"example": [STATEMENT_ID]}},
+        }
+    },
+    openapi_extra={
+        "parameters": [VERSION_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [OBJECT, {"type": "array", "items": OBJECT}]},
+                    "example": [STATEMENT],
+                }
+            },
+        },
+    },
+)
 async def post_statements(request: Request, services: Services) -> Response:
     """Store one statement or an array of them, all or none; their ids, in order."""
     version = answered_version(request)
@@ -141,7 +209,30 @@ async def post_statements(request: Request, services: Services) -> Response:
     return with_version(JSONResponse(kept), version)
 
 
-@router.get(STATEMENTS_PATH.removeprefix("/xapi"))
+@router.get(
+    STATEMENTS_PATH.removeprefix("/xapi"),
+    responses={
+        200: {
+            "description": "The statement as stored (with what the LRS sets)",
+            "headers": VERSION_ANSWERED,
+            "content": {
+                "application/json": {
+                    "schema": OBJECT,
+                    "example": {
+                        **STATEMENT,
+                        "stored": "2024-05-01T10:00:02.118Z",
+                        "authority": {
+                            "objectType": "Agent",
+                            "account": {"homePage": "urn:progress-ledger:api-key", "name": "lms"},
+                        },
+                        "version": "2.0.0",
+                    },
+                }
+            },
+        }
+    },
+    openapi_extra={"parameters": [VERSION_PARAMETER]},
+)
 async def get_statement(
     request: Request,
     services: Services,
@@ -174,7 +265,13 @@ async def get_statement(
     return with_version(JSONResponse(document), version)
 
 
-@about_router.get("/about")
+class AboutOut(BaseModel):
+    model_config = example({"version": list(SUPPORTED)})
+
+    version: list[str]
+
+
+@about_router.get("/about", response_model=AboutOut)
 async def about() -> Response:
     """The xAPI versions this LRS speaks."""
     return with_version(JSONResponse({"version": list(SUPPORTED)}), SUPPORTED[-1])
@@ -196,6 +293,16 @@ def no_version() -> Response:
 
 
 class UnmatchedOut(BaseModel):
+    model_config = example(
+        {
+            "activities": {
+                "https://lms.example.org/xblock/block-v1:Org+Intro+2024+type@problem+block@q7": 12,
+                "https://lms.example.org/xblock/block-v1:Org+Intro+2024+type@video+block@v2": 3,
+            },
+            "statements": 15,
+        }
+    )
+
     activities: dict[str, int]
     statements: int
 
