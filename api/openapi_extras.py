@@ -107,6 +107,7 @@ OWN_ERRORS: dict[str, tuple[int, ...]] = {
     "get": (404, 422),
     "delete": (404, 422),
     "deliveries": (404, 422),
+    "delivery_attempts": (404, 422),
     "redeliver": (404, 422),
     "put_statement": (400, 409),
     "post_statements": (400, 409),

@@ -138,4 +138,27 @@ class AttemptOut(BaseModel):
 
 
 class AttemptList(BaseModel):
+    model_config = example(
+        {
+            "attempts": [
+                {
+                    "attempt_id": 41,
+                    "attempted_at": "2024-05-02T10:00:02Z",
+                    "status": 500,
+                    "error": "HTTP 500",
+                    "duration_ms": 12.5,
+                    "worker": "deliverer-4242-1a2b",
+                },
+                {
+                    "attempt_id": 42,
+                    "attempted_at": "2024-05-02T10:00:04Z",
+                    "status": 204,
+                    "error": None,
+                    "duration_ms": 8.1,
+                    "worker": "deliverer-4242-1a2b",
+                },
+            ]
+        }
+    )
+
     attempts: list[AttemptOut]

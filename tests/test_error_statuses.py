@@ -188,6 +188,10 @@ OWN: dict[str, dict[int, Ask]] = {
         404: ask("GET", fixed(f"/v1/webhooks/{NO_SUCH_WEBHOOK}/deliveries")),
         422: ask("GET", lambda s: f"/v1/webhooks/{s.webhook}/deliveries?limit=0"),
     },
+    "delivery_attempts": {
+        404: ask("GET", lambda s: f"/v1/webhooks/{s.webhook}/deliveries/999/attempts"),
+        422: ask("GET", lambda s: f"/v1/webhooks/{s.webhook}/deliveries/0/attempts"),
+    },
     "redeliver": {
         404: ask("POST", lambda s: f"/v1/webhooks/{s.webhook}/deliveries/999/redeliver"),
         422: ask("POST", lambda s: f"/v1/webhooks/{s.webhook}/deliveries/0/redeliver"),
