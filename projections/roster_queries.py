@@ -273,7 +273,6 @@ def roster_rows(
         after = cursor_of(items[-1], query.sort, query.descending)
 
 
-
 def chunk_ends(db: Database, course_id: str, query: RosterQuery, rows: int) -> list[str]:
     """The cursors of the query's `rows`-th, 2×`rows`-th … row from its cursor on, in
     order, from one statement: the keyset bounds that cut an export into chunks."""
