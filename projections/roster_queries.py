@@ -36,7 +36,7 @@ from projections.progress_tables import GENERATIONS
 ROSTER_SORTS = ("learner_id", "percentage", "updated_at")
 ROSTER_STATUSES = ("in_progress", "completed", "withdrawn")
 MAX_PAGE = 1000
-# Rows fetched a statement when every matching row is streamed (CSV, export).
+# Rows fetched a statement when every matching row is streamed as documents (NDJSON export).
 STREAM_CHUNK = 2000
 
 STATUS_CONDITIONS = {
