@@ -32,9 +32,9 @@ class CsvText(NamedTuple):
 def select_csv(db: Database, select: str, params: Sequence[Any]) -> CsvText:
     """Every row of `select` (`%s` placeholders), no header, read whole in one statement
     that holds a connection only while it runs: bound the SELECT to bound the memory."""
-    if isinstance(db, PostgresDatabase) and isinstance(db.datastore, PostgresDatastore):
+    if isinstance(db, PostgresDatabase):
         return postgres_csv(db.datastore, select, params)
-    if isinstance(db, SQLiteDatabase) and isinstance(db.datastore, SQLiteDatastore):
+    if isinstance(db, SQLiteDatabase):
         return sqlite_csv(db.datastore, select, params)
     raise TypeError(f"unsupported database {type(db).__name__}")
 

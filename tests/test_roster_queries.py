@@ -23,6 +23,7 @@ from projections.roster_queries import (
     roster_page,
     roster_rows,
 )
+from tests.test_parking import store_unappliable_completion
 from tests.test_projection import project
 
 UNITS = [f"u{n}" for n in range(4)]
@@ -187,6 +188,8 @@ def test_the_csv_the_database_writes_is_the_documents_csv_byte_for_byte(
             ledger.complete_unit(enrollment, unit, on_the_second if n % 8 == 3 else None)
         if n == 5:
             ledger.withdraw(enrollment)
+        if n == 4:
+            store_unappliable_completion(services, enrollment)  # parked: held
     project(services)
     first = roster_page(services.db, "c1", RosterQuery(sort="percentage", limit=3))
     queries = [
@@ -211,6 +214,7 @@ def test_the_csv_the_database_writes_is_the_documents_csv_byte_for_byte(
     assert sorted(row["learner_id"] for row in read) == sorted(AWKWARD_IDS)
     assert {row["percentage"] for row in read} == {"0.0", "33.33", "66.67", "100.0"}
     assert {row["withdrawn"] for row in read} == {"true", "false"}
+    assert [row["learner_id"] for row in read if row["held"] == "true"] == [AWKWARD_IDS[4]]
     assert {"", "2024-05-01T12:30:00Z"} < {row["completed_at"] for row in read}
     assert sum(part.rows for part in roster_csv(services.db, "c1", RosterQuery(), 4)) == len(
         AWKWARD_IDS
