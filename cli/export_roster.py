@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bootstrap import LedgerServices
 from projections.progress_documents import CourseProgress
-from projections.roster_export import EXPORT_FORMATS, csv_chunks, ndjson_chunks
+from projections.roster_export import EXPORT_FORMATS, ndjson_chunks, roster_csv
 from projections.roster_queries import ROSTER_STATUSES, RosterQuery, roster_rows
 
 
@@ -29,7 +29,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def export(services: LedgerServices, args: argparse.Namespace) -> int:
-    rows = roster_rows(services.db, args.course, RosterQuery(status=args.status))
+    query = RosterQuery(status=args.status)
     console = Console(file=sys.stderr, force_terminal=args.progress or None)
     with Progress(
         SpinnerColumn(),
@@ -44,17 +44,18 @@ def export(services: LedgerServices, args: argparse.Namespace) -> int:
         task = progress.add_task("export", total=None, course=args.course)
 
         def counted() -> Iterator[CourseProgress]:
-            for row in rows:
+            for row in roster_rows(services.db, args.course, query):
                 yield row
                 progress.advance(task)
 
-        out = sys.stdout
+        out = sys.stdout.buffer
         if args.format == "csv":
-            for text in csv_chunks(counted()):
-                out.write(text)
+            for chunk in roster_csv(services.db, args.course, query):
+                out.write(chunk.text)
+                progress.advance(task, chunk.rows)
         else:
-            for chunk in ndjson_chunks(counted()):
-                out.buffer.write(chunk)
+            for lines in ndjson_chunks(counted()):
+                out.write(lines)
         out.flush()
     return 0
 

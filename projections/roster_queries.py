@@ -36,7 +36,7 @@ from projections.progress_tables import GENERATIONS
 ROSTER_SORTS = ("learner_id", "percentage", "updated_at")
 ROSTER_STATUSES = ("in_progress", "completed", "withdrawn")
 MAX_PAGE = 1000
-# Rows fetched a statement when every matching row is streamed (CSV, export).
+# Rows fetched a statement when every matching row is streamed as documents (NDJSON export).
 STREAM_CHUNK = 2000
 
 STATUS_CONDITIONS = {
@@ -109,9 +109,15 @@ def cursor_of(item: CourseProgress, sort: str, descending: bool) -> str:
     if sort == "percentage":
         value = item["percentage"]
     elif sort == "updated_at":
-        updated_at = item["updated_at"]
-        value = None if updated_at is None else updated_at.isoformat()
-    key = [sort, descending, value, item["learner_id"]]
+        value = item["updated_at"]
+    return cursor_at(sort, descending, value, item["learner_id"])
+
+
+def cursor_at(sort: str, descending: bool, value: Any, learner_id: str) -> str:
+    """The opaque cursor of the page that starts after (sort value, learner id)."""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    key = [sort, descending, value, learner_id]
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
 
 
@@ -162,16 +168,20 @@ def filters(db: Database, course_id: str, query: RosterQuery) -> tuple[list[str]
         conditions.append("LOWER(p.learner_id) LIKE %s ESCAPE '\\'")
         params.append(f"%{escaped}%")
     if query.after is not None:
-        value, learner_id = cursor_key(query.after, query.sort, query.descending)
-        beyond = "<" if query.descending else ">"
-        if query.sort == "learner_id":
-            conditions.append(f"p.learner_id {beyond} %s")
-            params.append(learner_id)
-        else:
-            conditions.append(f"(p.{query.sort}, p.learner_id) {beyond} (%s, %s)")
-            sort_value = db.percentage(value) if query.sort == "percentage" else db.timestamp(value)
-            params += [sort_value, learner_id]
+        condition, keys = keyset(db, query, query.after, "<" if query.descending else ">")
+        conditions.append(condition)
+        params += keys
     return conditions, params
+
+
+def keyset(db: Database, query: RosterQuery, cursor: str, compared: str) -> tuple[str, list[Any]]:
+    """The condition that the row's (sort value, learner id) is `compared` (an operator)
+    to the cursor's, with its parameters."""
+    value, learner_id = cursor_key(cursor, query.sort, query.descending)
+    if query.sort == "learner_id":
+        return f"p.learner_id {compared} %s", [learner_id]
+    sort_value = db.percentage(value) if query.sort == "percentage" else db.timestamp(value)
+    return f"(p.{query.sort}, p.learner_id) {compared} (%s, %s)", [sort_value, learner_id]
 
 
 def order_by(query: RosterQuery) -> str:
@@ -261,3 +271,32 @@ def roster_rows(
         if len(items) < chunk:
             return
         after = cursor_of(items[-1], query.sort, query.descending)
+
+
+def chunk_ends(db: Database, course_id: str, query: RosterQuery, rows: int) -> list[str]:
+    """The cursors of the query's `rows`-th, 2×`rows`-th … row from its cursor on, in
+    order, from one statement: the keyset bounds that cut an export into chunks."""
+    conditions, params = filters(db, course_id, query)
+    value = "p.learner_id"
+    if query.sort == "percentage" and db.is_postgres:
+        value = "p.percentage::float8"  # as the roster's rows read it, hence as cursors hold it
+    elif query.sort != "learner_id":
+        value = f"p.{query.sort}"
+    with db.one_statement() as cursor:
+        cursor.execute(
+            f"SELECT learner_id, value FROM (SELECT p.learner_id, {value} AS value, "
+            f"ROW_NUMBER() OVER (ORDER BY {order_by(query)}) AS n "
+            f"FROM {db.table('course_progress')} p WHERE {' AND '.join(conditions)}) ranked "
+            "WHERE n = n / %s * %s ORDER BY n",  # every `rows`-th (integer division)
+            [*params, rows, rows],
+        )
+        ends = cursor.fetchall()
+    return [
+        cursor_at(
+            query.sort,
+            query.descending,
+            db.read_timestamp(end["value"]) if query.sort == "updated_at" else end["value"],
+            end["learner_id"],
+        )
+        for end in ends
+    ]

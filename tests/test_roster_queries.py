@@ -4,7 +4,10 @@ course gives, in that order, each once."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from bootstrap import LedgerServices
 from domain.course import Unit
 from projections.progress_documents import CourseProgress
+from projections.roster_export import csv_chunks, roster_csv
 from projections.roster_queries import (
     InvalidRosterQuery,
     RosterQuery,
@@ -19,6 +23,7 @@ from projections.roster_queries import (
     roster_page,
     roster_rows,
 )
+from tests.test_parking import store_unappliable_completion
 from tests.test_projection import project
 
 UNITS = [f"u{n}" for n in range(4)]
@@ -153,3 +158,64 @@ def test_a_cursor_is_the_last_rows_key(services: LedgerServices) -> None:
     course_of_learners(services)
     first = roster_page(services.db, "c1", RosterQuery(sort="updated_at", limit=3))
     assert first["next"] == cursor_of(first["items"][-1], "updated_at", False)
+
+
+# Learner ids as an LRS may send them (an xAPI account's name is any string).
+AWKWARD_IDS = [
+    "plain",
+    "comma,inside",
+    'quote"inside"',
+    "line\nbreak",
+    "crlf\r\nend",
+    "Ünïcødé-学习者",
+    " spaced ",
+    "back\\slash",
+    "tab\there",
+    "\\.",
+]
+
+
+def test_the_csv_the_database_writes_is_the_documents_csv_byte_for_byte(
+    services: LedgerServices,
+) -> None:
+    ledger = services.ledger
+    units = ["u1", "u2", "u3"]
+    ledger.create_course("c1", "Course", [Unit(unit) for unit in units])
+    on_the_second = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    for n, learner in enumerate(AWKWARD_IDS):
+        enrollment = ledger.enroll(learner, "c1").enrollment.id
+        for unit in units[: n % 4]:  # 0, 33.33, 66.67 and 100 %
+            ledger.complete_unit(enrollment, unit, on_the_second if n % 8 == 3 else None)
+        if n == 5:
+            ledger.withdraw(enrollment)
+        if n == 4:
+            store_unappliable_completion(services, enrollment)  # parked: held
+    project(services)
+    first = roster_page(services.db, "c1", RosterQuery(sort="percentage", limit=3))
+    queries = [
+        RosterQuery(),
+        RosterQuery(sort="percentage", descending=True),
+        RosterQuery(sort="updated_at"),
+        RosterQuery(sort="updated_at", descending=True, status="in_progress"),
+        RosterQuery(status="completed"),
+        RosterQuery(status="withdrawn"),
+        RosterQuery(min_percentage=33.33, max_percentage=66.67, sort="percentage"),
+        RosterQuery(learner_search="INSIDE"),
+        RosterQuery(learner_search="\\"),
+        RosterQuery(sort="percentage", after=first["next"]),
+    ]
+    for query in queries:
+        for chunk in (1, 3, 1000):
+            written = b"".join(part.text for part in roster_csv(services.db, "c1", query, chunk))
+            built = "".join(csv_chunks(roster_rows(services.db, "c1", query))).encode()
+            assert written == built, (query, chunk)
+    everyone = b"".join(part.text for part in roster_csv(services.db, "c1", RosterQuery(), 4))
+    read = list(csv.DictReader(io.StringIO(everyone.decode(), newline="")))
+    assert sorted(row["learner_id"] for row in read) == sorted(AWKWARD_IDS)
+    assert {row["percentage"] for row in read} == {"0.0", "33.33", "66.67", "100.0"}
+    assert {row["withdrawn"] for row in read} == {"true", "false"}
+    assert [row["learner_id"] for row in read if row["held"] == "true"] == [AWKWARD_IDS[4]]
+    assert {"", "2024-05-01T12:30:00Z"} < {row["completed_at"] for row in read}
+    assert sum(part.rows for part in roster_csv(services.db, "c1", RosterQuery(), 4)) == len(
+        AWKWARD_IDS
+    )

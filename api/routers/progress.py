@@ -25,8 +25,8 @@ from domain.errors import NotFoundError
 from projections.audit import progress_as_of
 from projections.progress_documents import CourseProgress, LearnerProgress, ProgressAsOf, Roster
 from projections.progress_reads import LEARNER_COURSES_LIMIT
-from projections.roster_export import csv_chunks
-from projections.roster_queries import RosterQuery, roster_rows
+from projections.roster_export import roster_csv
+from projections.roster_queries import RosterQuery
 
 router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[ReadYourWrites])
 
@@ -142,9 +142,9 @@ def course_roster(
     course's summary; with `Accept: text/csv`, every matching row (from `after`, ignoring
     `limit`) streamed as CSV."""
     if accept is not None and "text/csv" in accept:
-        rows = roster_rows(services.db, course_id, query)
+        chunks = roster_csv(services.db, course_id, query)
         return StreamingResponse(
-            csv_chunks(rows),
+            (chunk.text for chunk in chunks),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{course_id}.csv"'},
         )
