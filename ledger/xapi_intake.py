@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -76,9 +77,8 @@ class StatementIntake:
         targets = self._voided_targets(statements)
         links = self._links(statements, targets.values())
         identifier = self.options.learner_identifier
-        owners = {
-            statement_aggregate_id(s["id"]): owner_of(s["actor"], identifier) for s in statements
-        }
+        # Whose key seals each statement's stream (named once: a uuid5 costs microseconds).
+        owners: dict[UUID, str] = {}
         # What each statement does: keep it, void its target, count (or revoke) for whom.
         plans: list[tuple[ReceiveStatement, str | None, list[Effect]]] = []
         pairs: set[tuple[str, str]] = set()
@@ -91,6 +91,7 @@ class StatementIntake:
                 activity_id,
                 activity_id is not None and activity_id in links,
             )
+            owners[receive.aggregate_ids[0]] = owner_of(statement["actor"], identifier)
             target = targets.get(voided_target(statement) or "")
             effects: list[Effect] = []
             for counted, revoke in ((statement, False), (target, True)):
