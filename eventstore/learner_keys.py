@@ -159,23 +159,27 @@ class LearnerKeys:
     ) -> dict[str, LearnerKey]:
         """PostgreSQL: one statement offers a new key for every learner and reads the keys
         that were there (a learner whose key another transaction made meanwhile is in
-        neither: the caller reads those again)."""
-        made = [new_key(learner) for learner in learner_ids]
+        neither: the caller reads those again). A key made here wins over one the
+        statement still saw while an erasure deleted it."""
+        offered = [new_key(learner) for learner in learner_ids]
         cursor.execute(
             f"WITH made AS (INSERT INTO {self.keys} (key_id, learner_id, secret, created_at) "
             "SELECT *, now() FROM unnest(%s::text[], %s::text[], %s::text[]) "
             "ON CONFLICT (learner_id) DO NOTHING RETURNING key_id, learner_id, secret) "
-            "SELECT key_id, learner_id, secret FROM made UNION ALL "
-            f"SELECT key_id, learner_id, secret FROM {self.keys} "
-            "WHERE learner_id = ANY(%s::text[])",
+            f"SELECT key_id, learner_id, secret, false AS made FROM {self.keys} "
+            "WHERE learner_id = ANY(%s::text[]) "
+            "UNION ALL SELECT key_id, learner_id, secret, true AS made FROM made",
             (
-                [key.key_id for key in made],
+                [key.key_id for key in offered],
                 learner_ids,
-                [key.secret.hex() for key in made],
+                [key.secret.hex() for key in offered],
                 learner_ids,
             ),
         )
-        return {row["learner_id"]: key_of_row(row) for row in cursor.fetchall()}
+        found: dict[str, LearnerKey] = {}
+        for row in sorted(cursor.fetchall(), key=lambda row: bool(row["made"])):
+            found[row["learner_id"]] = key_of_row(row)
+        return found
 
     def name_streams(
         self,

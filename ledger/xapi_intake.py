@@ -107,6 +107,8 @@ class StatementIntake:
             owners, sorted(pairs), name_enrollments=self.options.enroll
         )
         commands: list[Command] = []
+        # A learner's statements about one course share its enrollment (a keyed hash each).
+        enrollments = {pair: keys[pair[0]].enrollment_id(pair[1]) for pair in pairs}
         for (receive, target_id, effects), statement in zip(plans, statements, strict=True):
             commands.append(receive)
             if target_id is not None:
@@ -122,7 +124,7 @@ class StatementIntake:
                         course_id,
                         unit_id,
                         module_id,
-                        keys[learner].enrollment_id(course_id),
+                        enrollments[learner, course_id],
                         revoke,
                         self.options.enroll,
                         occurred_at,
