@@ -62,13 +62,18 @@ class Statement(Aggregate):
 
     @classmethod
     def receive(
-        cls, statement_id: str, statement: str, activity_id: str | None, matched: bool
+        cls,
+        statement_id: str,
+        statement: str,
+        activity_id: str | None,
+        matched: bool,
+        stream_id: UUID | None = None,
     ) -> Statement:
         """A statement kept now: what `Statement(...)` does, without the library's generic
-        argument handling."""
+        argument handling. `stream_id`: its `statement_aggregate_id`, when known already."""
         kind: Any = cls.Received  # (its fields are the library's dataclass, unseen by mypy)
         received = kind(
-            originator_id=statement_aggregate_id(statement_id),
+            originator_id=stream_id or statement_aggregate_id(statement_id),
             originator_version=1,
             timestamp=cls.Received.create_timestamp(),
             originator_topic=STATEMENT_TOPIC,

@@ -62,7 +62,9 @@ class ReceiveStatement:
             self.new = False
             return kept
         self.new = True
-        return Statement.receive(self.statement_id, self.statement, self.activity_id, self.matched)
+        return Statement.receive(
+            self.statement_id, self.statement, self.activity_id, self.matched, self.aggregate_ids[0]
+        )
 
 
 @dataclass

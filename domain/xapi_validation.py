@@ -164,8 +164,11 @@ def object_type(*names: str) -> Check:
 # Agents and groups -----------------------------------------------------------------
 
 
+ACCOUNT: dict[str, Check] = {"homePage": an_iri, "name": a_string}
+
+
 def an_account(value: Any, path: str) -> None:
-    an_object(value, path, {"homePage": an_iri, "name": a_string}, ("homePage", "name"))
+    an_object(value, path, ACCOUNT, ("homePage", "name"))
 
 
 def a_mailto(value: Any, path: str) -> None:
@@ -185,21 +188,25 @@ def identifiers(value: dict[str, Any]) -> list[str]:
     return [name for name in INVERSE_FUNCTIONAL_IDENTIFIERS if name in value]
 
 
+AGENT: dict[str, Check] = {"objectType": object_type("Agent"), "name": a_string, **IDENTIFIED}
+
+
 def an_agent(value: Any, path: str) -> None:
-    allowed = {"objectType": object_type("Agent"), "name": a_string, **IDENTIFIED}
-    an_object(value, path, allowed, ())
+    an_object(value, path, AGENT, ())
     if len(identifiers(value)) != 1:
         raise refuse(path, "must have exactly one of mbox, mbox_sha1sum, openid, account")
 
 
+GROUP: dict[str, Check] = {
+    "objectType": object_type("Group"),
+    "name": a_string,
+    "member": a_list_of(an_agent),
+    **IDENTIFIED,
+}
+
+
 def a_group(value: Any, path: str) -> None:
-    allowed = {
-        "objectType": object_type("Group"),
-        "name": a_string,
-        "member": a_list_of(an_agent),
-        **IDENTIFIED,
-    }
-    an_object(value, path, allowed, ("objectType",))
+    an_object(value, path, GROUP, ("objectType",))
     found = identifiers(value)
     if len(found) > 1:
         raise refuse(path, "must have at most one of mbox, mbox_sha1sum, openid, account")
@@ -217,13 +224,15 @@ def an_actor(value: Any, path: str) -> None:
 # Verbs, activities, references -----------------------------------------------------
 
 
+VERB: dict[str, Check] = {"id": an_iri, "display": a_language_map}
+
+
 def a_verb(value: Any, path: str) -> None:
-    an_object(value, path, {"id": an_iri, "display": a_language_map}, ("id",))
+    an_object(value, path, VERB, ("id",))
 
 
-def interaction_components(value: Any, path: str) -> None:
-    component = {"id": a_string, "description": a_language_map}
-    a_list_of(lambda item, where: an_object(item, where, component, ("id",)))(value, path)
+COMPONENT: dict[str, Check] = {"id": a_string, "description": a_language_map}
+interaction_components = a_list_of(lambda item, where: an_object(item, where, COMPONENT, ("id",)))
 
 
 DEFINITION: dict[str, Check] = {
@@ -242,24 +251,29 @@ DEFINITION: dict[str, Check] = {
 }
 
 
+ACTIVITY: dict[str, Check] = {
+    "objectType": object_type("Activity"),
+    "id": an_iri,
+    "definition": lambda item, where: an_object(item, where, DEFINITION, ()),
+}
+STATEMENT_REF: dict[str, Check] = {"objectType": object_type("StatementRef"), "id": a_uuid}
+
+
 def an_activity(value: Any, path: str) -> None:
-    allowed = {
-        "objectType": object_type("Activity"),
-        "id": an_iri,
-        "definition": lambda item, where: an_object(item, where, DEFINITION, ()),
-    }
-    an_object(value, path, allowed, ("id",))
+    an_object(value, path, ACTIVITY, ("id",))
 
 
 def a_statement_ref(value: Any, path: str) -> None:
-    allowed = {"objectType": object_type("StatementRef"), "id": a_uuid}
-    an_object(value, path, allowed, ("objectType", "id"))
+    an_object(value, path, STATEMENT_REF, ("objectType", "id"))
+
+
+a_list_of_activities = a_list_of(an_activity)
 
 
 def activities(value: Any, path: str) -> None:
     """A context activity list: one activity, or an array of them."""
     if isinstance(value, list):
-        a_list_of(an_activity)(value, path)
+        a_list_of_activities(value, path)
     else:
         an_activity(value, path)
 
@@ -285,9 +299,11 @@ def an_object_of(statement: dict[str, Any], path: str, *, nested: bool) -> None:
 # Result and context ----------------------------------------------------------------
 
 
+SCORE: dict[str, Check] = dict.fromkeys(("scaled", "raw", "min", "max"), a_number)
+
+
 def a_score(value: Any, path: str) -> None:
-    allowed = {"scaled": a_number, "raw": a_number, "min": a_number, "max": a_number}
-    an_object(value, path, allowed, ())
+    an_object(value, path, SCORE, ())
     scaled = value.get("scaled")
     if scaled is not None and not -1 <= scaled <= 1:
         raise refuse(f"{path}.scaled", "must be from -1 to 1")
@@ -310,27 +326,31 @@ RESULT: dict[str, Check] = {
 }
 
 
+CONTEXT_ACTIVITIES: dict[str, Check] = dict.fromkeys(
+    ("parent", "grouping", "category", "other"), activities
+)
+CONTEXT_AGENT: dict[str, Check] = {
+    "objectType": object_type("contextAgent"),
+    "agent": an_agent,
+    "relevantTypes": a_list_of(an_iri),
+}
+CONTEXT_GROUP: dict[str, Check] = {
+    "objectType": object_type("contextGroup"),
+    "group": a_group,
+    "relevantTypes": a_list_of(an_iri),
+}
+
+
 def context_activities(value: Any, path: str) -> None:
-    allowed = dict.fromkeys(("parent", "grouping", "category", "other"), activities)
-    an_object(value, path, allowed, ())
+    an_object(value, path, CONTEXT_ACTIVITIES, ())
 
 
 def a_context_agent(value: Any, path: str) -> None:
-    allowed = {
-        "objectType": object_type("contextAgent"),
-        "agent": an_agent,
-        "relevantTypes": a_list_of(an_iri),
-    }
-    an_object(value, path, allowed, ("objectType", "agent"))
+    an_object(value, path, CONTEXT_AGENT, ("objectType", "agent"))
 
 
 def a_context_group(value: Any, path: str) -> None:
-    allowed = {
-        "objectType": object_type("contextGroup"),
-        "group": a_group,
-        "relevantTypes": a_list_of(an_iri),
-    }
-    an_object(value, path, allowed, ("objectType", "group"))
+    an_object(value, path, CONTEXT_GROUP, ("objectType", "group"))
 
 
 CONTEXT: dict[str, Check] = {
@@ -358,17 +378,19 @@ def a_sha2(value: Any, path: str) -> None:
         raise refuse(path, "must be a hex SHA-2 digest")
 
 
+ATTACHMENT: dict[str, Check] = {
+    "usageType": an_iri,
+    "display": a_language_map,
+    "description": a_language_map,
+    "contentType": a_string,
+    "length": an_integer,
+    "sha2": a_sha2,
+    "fileUrl": an_iri,
+}
+
+
 def an_attachment(value: Any, path: str) -> None:
-    allowed = {
-        "usageType": an_iri,
-        "display": a_language_map,
-        "description": a_language_map,
-        "contentType": a_string,
-        "length": an_integer,
-        "sha2": a_sha2,
-        "fileUrl": an_iri,
-    }
-    an_object(value, path, allowed, ("usageType", "display", "contentType", "length", "sha2"))
+    an_object(value, path, ATTACHMENT, ("usageType", "display", "contentType", "length", "sha2"))
     if "fileUrl" not in value:
         raise refuse(f"{path}.fileUrl", "is required: this intake takes no multipart bodies")
 
@@ -386,9 +408,11 @@ COMMON: dict[str, Check] = {
 }
 
 
+SUB_STATEMENT: dict[str, Check] = {**COMMON, "objectType": object_type("SubStatement")}
+
+
 def a_sub_statement(value: Any, path: str) -> None:
-    allowed = {**COMMON, "objectType": object_type("SubStatement")}
-    an_object(value, path, allowed, ("objectType", "actor", "verb", "object"))
+    an_object(value, path, SUB_STATEMENT, ("objectType", "actor", "verb", "object"))
     common_rules(value, path, nested=True)
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventstore.database import CHUNK, Cursor, Database, chunks, placeholders
+from eventstore.database import CHUNK, Cursor, Database, Row, chunks, placeholders
 
 LEARNER_KEYS = "learner_keys"
 LEARNER_ENROLLMENTS = "learner_enrollments"
@@ -50,6 +50,10 @@ def new_key(learner_id: str) -> LearnerKey:
     return LearnerKey(uuid.uuid4().hex, learner_id, secrets.token_bytes(32))
 
 
+def key_of_row(row: Row) -> LearnerKey:
+    return LearnerKey(row["key_id"], row["learner_id"], bytes.fromhex(row["secret"]))
+
+
 class LearnerKeys:
     """The key store. Learner lookups always ask the database (another process may have
     erased the learner); secrets found by key id are cached, since a key id names one
@@ -65,6 +69,9 @@ class LearnerKeys:
         self._secrets: OrderedDict[str, bytes] = OrderedDict()
         self._stream_keys: OrderedDict[UUID, str] = OrderedDict()
         self._lock = threading.Lock()
+        # Counts the times a secret was forgotten here (what is derived from secrets, such
+        # as eventstore/personal_data.py's ciphers, is forgotten with them).
+        self.forgotten = 0
 
     def create_schema(self) -> None:
         ts = self.db.timestamp_type
@@ -138,7 +145,10 @@ class LearnerKeys:
     def _found_or_made(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
         """The learners' keys, made in this transaction for those who have none (a key made
         meanwhile by another process is kept: the insert skips what exists, then reads)."""
-        found = self._select(cursor, learner_ids)
+        if self.db.is_postgres:
+            found = self._found_or_made_at_once(cursor, learner_ids)
+        else:
+            found = self._select(cursor, learner_ids)
         missing = [learner for learner in learner_ids if learner not in found]
         if missing:
             now = self.db.timestamp(datetime.now(UTC))
@@ -149,6 +159,33 @@ class LearnerKeys:
                 [(k.key_id, k.learner_id, k.secret.hex(), now) for k in map(new_key, missing)],
             )
             found.update(self._select(cursor, missing))
+        return found
+
+    def _found_or_made_at_once(
+        self, cursor: Cursor, learner_ids: list[str]
+    ) -> dict[str, LearnerKey]:
+        """PostgreSQL: one statement offers a new key for every learner and reads the keys
+        that were there (a learner whose key another transaction made meanwhile is in
+        neither: the caller reads those again). A key made here wins over one the
+        statement still saw while an erasure deleted it."""
+        offered = [new_key(learner) for learner in learner_ids]
+        cursor.execute(
+            f"WITH made AS (INSERT INTO {self.keys} (key_id, learner_id, secret, created_at) "
+            "SELECT *, now() FROM unnest(%s::text[], %s::text[], %s::text[]) "
+            "ON CONFLICT (learner_id) DO NOTHING RETURNING key_id, learner_id, secret) "
+            f"SELECT key_id, learner_id, secret, false AS made FROM {self.keys} "
+            "WHERE learner_id = ANY(%s::text[]) "
+            "UNION ALL SELECT key_id, learner_id, secret, true AS made FROM made",
+            (
+                [key.key_id for key in offered],
+                learner_ids,
+                [key.secret.hex() for key in offered],
+                learner_ids,
+            ),
+        )
+        found: dict[str, LearnerKey] = {}
+        for row in sorted(cursor.fetchall(), key=lambda row: bool(row["made"])):
+            found[row["learner_id"]] = key_of_row(row)
         return found
 
     def name_streams(
@@ -171,27 +208,41 @@ class LearnerKeys:
         with self.db.transaction() as cursor:
             found = self._found_or_made(cursor, learner_ids)
             named = {stream: found[owner].key_id for stream, owner in owners.items()}
-            cursor.upsert(
-                self.enrollments,
-                ("enrollment_id", "key_id"),
-                ("enrollment_id",),
-                sorted((str(stream), key_id) for stream, key_id in named.items()),
-            )
+            self._name(cursor, named, replace=True)
             enrolled = {
                 found[learner].enrollment_id(course): found[learner].key_id
                 for learner, course in (pairs if name_enrollments else ())
             }
-            cursor.insert_new(
-                self.enrollments,
-                ("enrollment_id", "key_id"),
-                ("enrollment_id",),
-                sorted((str(stream), key_id) for stream, key_id in enrolled.items()),
-            )
+            self._name(cursor, enrolled, replace=False)
         self._remember(found.values())
         self._stream_keys.update(named)
         self._stream_keys.update(enrolled)
         _trim(self._stream_keys, STREAMS_KEPT)
         return found
+
+    def _name(self, cursor: Cursor, streams: Mapping[UUID, str], *, replace: bool) -> None:
+        """Names the streams under their keys; a stream named before keeps its key unless
+        `replace`. In key order, so two transactions naming the same streams cannot
+        deadlock."""
+        rows = sorted((str(stream), key_id) for stream, key_id in streams.items())
+        if not rows:
+            return
+        if not self.db.is_postgres:
+            write = cursor.upsert if replace else cursor.insert_new
+            write(self.enrollments, ("enrollment_id", "key_id"), ("enrollment_id",), rows)
+            return
+        # One statement of two arrays, no temporary table to stage the rows in (as `upsert`
+        # does for the projection's many columns); written as array literals, since
+        # stream ids and key ids hold nothing to quote (psycopg adapts a list item by item).
+        conflict = "DO UPDATE SET key_id = excluded.key_id" if replace else "DO NOTHING"
+        cursor.execute(
+            f"INSERT INTO {self.enrollments} (enrollment_id, key_id) "
+            f"SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (enrollment_id) {conflict}",
+            (
+                "{" + ",".join(stream for stream, _ in rows) + "}",
+                "{" + ",".join(key_id for _, key_id in rows) + "}",
+            ),
+        )
 
     def _select(self, cursor: Cursor, learner_ids: list[str]) -> dict[str, LearnerKey]:
         found: dict[str, LearnerKey] = {}
@@ -202,8 +253,7 @@ class LearnerKeys:
                 chunk,
             )
             for row in cursor.fetchall():
-                key = LearnerKey(row["key_id"], row["learner_id"], bytes.fromhex(row["secret"]))
-                found[key.learner_id] = key
+                found[row["learner_id"]] = key_of_row(row)
         return found
 
     def enrollments_of(self, key: LearnerKey) -> list[UUID]:
@@ -274,6 +324,7 @@ class LearnerKeys:
         key_id = self._stream_keys.pop(stream_id, None)
         if key_id is not None:
             self._secrets.pop(key_id, None)
+            self.forgotten += 1
 
     def _remember(self, keys: Iterable[LearnerKey]) -> None:
         for key in keys:
@@ -292,6 +343,7 @@ class LearnerKeys:
             [(str(stream),) for stream in streams],
         )
         self._secrets.pop(key.key_id, None)
+        self.forgotten += 1
         for stream in streams:
             self._stream_keys.pop(stream, None)
 

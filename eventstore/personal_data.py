@@ -91,12 +91,40 @@ def associated_data(stream_id: UUID | str, field: str) -> bytes:
     return f"{stream_id}\x1f{field}".encode()
 
 
+class Ciphers:
+    """The AES-GCM cipher of each key id the write side seals under, made once (making one
+    costs as much as sealing a short field with it). A key id names one secret forever; a
+    cipher is asked for only once the store gave its secret, and all are dropped at the
+    next ask after the store forgot a secret (an erasure here or read), or when many."""
+
+    limit = 4_096
+
+    def __init__(self) -> None:
+        self._ciphers: dict[str, AESGCM] = {}
+        self._forgotten = 0
+
+    def of(self, keys: LearnerKeys, key_id: str, secret: bytes) -> AESGCM:
+        if self._forgotten != keys.forgotten or len(self._ciphers) >= self.limit:
+            self._ciphers = {}
+            self._forgotten = keys.forgotten
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = AESGCM(secret)
+        return cipher
+
+
 def seal(
-    secret: bytes, key_id: str, stream_id: UUID | str, field: str, value: Any
+    secret: bytes,
+    key_id: str,
+    stream_id: UUID | str,
+    field: str,
+    value: Any,
+    cipher: AESGCM | None = None,
 ) -> dict[str, str]:
+    """`cipher`: the secret's, when made already."""
     nonce = os.urandom(NONCE_BYTES)
     plain = value.encode() if isinstance(value, str) else repr(value).encode()
-    sealed = AESGCM(secret).encrypt(nonce, plain, associated_data(stream_id, field))
+    sealed = (cipher or AESGCM(secret)).encrypt(nonce, plain, associated_data(stream_id, field))
     return {SEALED: f"{key_id}:{base64.b64encode(nonce + sealed).decode()}"}
 
 
@@ -127,9 +155,11 @@ class PersonalDataMapper(Mapper[UUID]):
     database is open (`use_keys`), before any event is written or read."""
 
     keys: LearnerKeys | None = None
+    ciphers: Ciphers | None = None
 
     def use_keys(self, keys: LearnerKeys) -> None:
         self.keys = keys
+        self.ciphers = Ciphers()
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         sealed = self.sealed_state(domain_event)
@@ -155,8 +185,9 @@ class PersonalDataMapper(Mapper[UUID]):
                 f"enrollment {stream_id} has no learner key (erased?)", field="enrollment_id"
             )
         sealed = dict(state)
+        cipher = None if self.ciphers is None else self.ciphers.of(keys, key_id, secret)
         for name in present:
-            sealed[name] = seal(secret, key_id, stream_id, name, state[name])
+            sealed[name] = seal(secret, key_id, stream_id, name, state[name], cipher)
         return sealed
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -76,9 +77,8 @@ class StatementIntake:
         targets = self._voided_targets(statements)
         links = self._links(statements, targets.values())
         identifier = self.options.learner_identifier
-        owners = {
-            statement_aggregate_id(s["id"]): owner_of(s["actor"], identifier) for s in statements
-        }
+        # Whose key seals each statement's stream (named once: a uuid5 costs microseconds).
+        owners: dict[UUID, str] = {}
         # What each statement does: keep it, void its target, count (or revoke) for whom.
         plans: list[tuple[ReceiveStatement, str | None, list[Effect]]] = []
         pairs: set[tuple[str, str]] = set()
@@ -91,6 +91,7 @@ class StatementIntake:
                 activity_id,
                 activity_id is not None and activity_id in links,
             )
+            owners[receive.aggregate_ids[0]] = owner_of(statement["actor"], identifier)
             target = targets.get(voided_target(statement) or "")
             effects: list[Effect] = []
             for counted, revoke in ((statement, False), (target, True)):
@@ -106,6 +107,8 @@ class StatementIntake:
             owners, sorted(pairs), name_enrollments=self.options.enroll
         )
         commands: list[Command] = []
+        # A learner's statements about one course share its enrollment (a keyed hash each).
+        enrollments = {pair: keys[pair[0]].enrollment_id(pair[1]) for pair in pairs}
         for (receive, target_id, effects), statement in zip(plans, statements, strict=True):
             commands.append(receive)
             if target_id is not None:
@@ -121,7 +124,7 @@ class StatementIntake:
                         course_id,
                         unit_id,
                         module_id,
-                        keys[learner].enrollment_id(course_id),
+                        enrollments[learner, course_id],
                         revoke,
                         self.options.enroll,
                         occurred_at,

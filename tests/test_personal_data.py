@@ -91,3 +91,18 @@ def test_an_enrollment_whose_key_went_meanwhile_writes_nothing(services: LedgerS
 
     assert services.ledger.head_position() == head
     assert services.ledger.enroll(new_id("eve"), course_id).created
+
+
+def test_a_key_destroyed_after_it_sealed_seals_nothing_more(services: LedgerServices) -> None:
+    """The write side keeps a cipher for each key it sealed under: once the key is
+    destroyed, the stream's personal fields are refused all the same."""
+    learner = new_id("fay")
+    enrollment_id, course_id, _ = enrolled(services, learner)
+    key = services.keys.key_of(learner)
+    assert key is not None
+    destroy(services, key, [enrollment_id])
+    again = Enrollment(id=enrollment_id, learner_id=learner, course_id=course_id)
+    (enrolled_again,) = again.collect_events()
+
+    with pytest.raises(NotFoundError, match="no learner key"):
+        services.ledger.mapper.to_stored_event(enrolled_again)

@@ -206,7 +206,8 @@ async def post_statements(request: Request, services: Services) -> Response:
     kept = await keep(request, services, version)
     if isinstance(kept, Response):
         return kept
-    return with_version(JSONResponse(kept), version)
+    # orjson: a thousand ids through the standard library's encoder cost more (same JSON).
+    return with_version(Response(orjson.dumps(kept), media_type="application/json"), version)
 
 
 @router.get(
