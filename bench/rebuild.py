@@ -18,6 +18,7 @@ def _rebuild(settings: Settings, until: int | None, results: Any) -> None:
         generation = services.generations.create(services.generations.live().rules)
         started, cpu_started = time.perf_counter(), time.process_time()
         generation = services.engine.catch_up(generation, until=until)
+        services.generations.index_for_reads(generation.number)  # as a switching rebuild does
         elapsed = time.perf_counter() - started
         # The whole process's CPU (the writer thread's too); its other threads sit idle.
         cpu = time.process_time() - cpu_started

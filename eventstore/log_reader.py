@@ -28,7 +28,7 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from eventstore.personal_data import SEALED_MARK, PersonalDataMapper, sealed_key_id
+from eventstore.personal_data import PersonalDataMapper, sealed_key_id
 from eventstore.retries import retry_once
 from eventstore.transcoder import tagged_datetime
 
@@ -109,9 +109,10 @@ class LogReader:
         position, originator_id, version, topic, state = row
         kind = self._kind(topic) if self._plain_json else None
         if kind is not None:
-            fields = _flat_fields(orjson.loads(state), kind[1])
-            if fields is not None:
-                if self._opens is not None and SEALED_MARK in state:
+            flat = _flat_fields(orjson.loads(state), kind[1])
+            if flat is not None:
+                fields, sealed = flat
+                if sealed and self._opens is not None:
                     self._opens.open_fields(kind[0], originator_id, fields, note_stream=False)
                 return kind[0], position, str(originator_id), fields
         event = self.mapper.to_domain_event(
@@ -139,20 +140,24 @@ class LogReader:
             return kind
 
 
-def _flat_fields(state: Any, class_version: int) -> dict[str, Any] | None:
-    """The event's fields with datetimes revived, if they need no upcasting and hold nothing
-    nested; else None (the mapper decodes it)."""
+def _flat_fields(state: Any, class_version: int) -> tuple[dict[str, Any], bool] | None:
+    """The event's fields with datetimes revived, and whether a personal field is sealed
+    (found here, where every field is looked at anyway: searching the stored bytes for the
+    mark cost a rebuild 3 %), if they need no upcasting and hold nothing nested; else None
+    (the mapper decodes it)."""
     if type(state) is not dict or state.pop("class_version", 1) != class_version:
         return None
+    sealed = False
     for name, value in state.items():
         kind = type(value)
         if kind is dict:
             revived = tagged_datetime(value)
             if revived is None:
-                if sealed_key_id(value) is not None:
-                    continue  # a personal field: opened by the caller
-                return None
-            state[name] = revived
+                if sealed_key_id(value) is None:
+                    return None
+                sealed = True  # a personal field: opened by the caller
+            else:
+                state[name] = revived
         elif kind is list:
             return None
-    return state
+    return state, sealed

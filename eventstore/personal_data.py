@@ -71,8 +71,7 @@ def holds_personal_data(event: Any) -> bool:
     return any(state.get(name) is not None for name in personal_fields(type(event)))
 
 
-# In a stored event's JSON: a sealed field, and the key ids of sealed fields (uuid4 hex).
-SEALED_MARK = b'"_sealed_"'
+# In a stored event's JSON: the key ids of sealed fields (uuid4 hex).
 SEALED_KEY_ID = re.compile(rb'"_sealed_":"([0-9a-f]{32}):')
 
 
@@ -213,7 +212,7 @@ class PersonalDataMapper(Mapper[UUID]):
         (what an aggregate's loading wants; a projection's reading does not)."""
         for name in personal_fields(kind):
             value = state.get(name)
-            key_id = sealed_key_id(value)
+            key_id = None if value is None else sealed_key_id(value)
             if key_id is not None:
                 keys = self._keys()
                 if note_stream:

@@ -18,6 +18,7 @@ from projections.progress_tables import (
     create_tables,
     drop_tables,
     point_views_at,
+    sorted_roster_indexes,
 )
 
 
@@ -90,8 +91,15 @@ class Generations:
                 "VALUES (%s, %s, 'building', 0, %s)",
                 (number, rules, self.db.timestamp(datetime.now(UTC))),
             )
-            create_tables(cursor, self.db, GenerationTables(self.db, number))
+            create_tables(cursor, self.db, GenerationTables(self.db, number), for_reads=False)
         return self.get(number)
+
+    def index_for_reads(self, number: int) -> None:
+        """Makes the indexes the roster reads of a generation need (a rebuild, before it
+        switches: one sort each at the end costs less than keeping them all along)."""
+        with self.db.transaction() as cursor:
+            for statement in sorted_roster_indexes(GenerationTables(self.db, number)):
+                cursor.execute(statement)
 
     def switch_live(self, number: int) -> None:
         """Points the views at this generation; readers see the old or the new, never a mix."""
@@ -124,6 +132,8 @@ class Generations:
             return True
 
     def _switch(self, cursor: Cursor, number: int) -> None:
+        for statement in sorted_roster_indexes(GenerationTables(self.db, number)):
+            cursor.execute(statement)  # made already, unless the switch came at once
         cursor.execute(f"UPDATE {self.table} SET status = 'retired' WHERE status = 'live'")
         cursor.execute(
             f"UPDATE {self.table} SET status = 'live', switched_at = %s WHERE generation = %s",

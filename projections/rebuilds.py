@@ -95,11 +95,16 @@ class Rebuilder:
         live, still building (no switch asked), or cancelled."""
         until: int | None = None
         overtaken_at: float | None = None  # when the rebuild was found past the live projector
+        indexed = False
         while True:
             generation = self.engine.catch_up(generation, until=until, on_batch=on_batch)
             current = self.generations.get(generation.number)
             if current.status != "building" or not switch:
                 return current
+            if not indexed:  # outside the switch's locks: the live projector goes on
+                self.generations.index_for_reads(current.number)
+                indexed = True
+                continue  # and catch up with what arrived meanwhile
             # The events between the live position and a rebuild that went past it would be
             # applied as live by neither generation, and no webhook would hear of them: the
             # switch waits for the live projector to come level, unless it stands still.

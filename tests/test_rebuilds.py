@@ -252,3 +252,40 @@ def test_two_rebuilders_on_one_generation_never_apply_a_batch_twice(
     assert (built.status, built.position) == ("building", services.ledger.head_position())
     in_one_go = services.engine.catch_up(generations.create("required-units-v2"))
     assert table_rows(services, built.number) == table_rows(services, in_one_go.number)
+
+
+def roster_indexes(services: LedgerServices, generation: int) -> set[str]:
+    table = f"course_progress_g{generation}"
+    with services.db.transaction(commit=False) as cursor:
+        if services.db.is_postgres:
+            schema = services.db.table("x").split(".")[0].strip('"')
+            cursor.execute(
+                "SELECT indexname AS name FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                (schema, table),
+            )
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s", (table,)
+            )
+        names = {str(row["name"]) for row in cursor.fetchall()}
+    return {name for name in names if name.split("_course_progress_")[-1] in ROSTER_SORTS}
+
+
+ROSTER_SORTS = {"roster", "by_percentage", "by_updated_at"}
+
+
+def test_a_rebuild_makes_the_roster_indexes_once_caught_up_and_before_it_switches(
+    services: LedgerServices,
+) -> None:
+    make_history(services)
+    project(services)
+    rebuilder = Rebuilder(services.engine)
+    generation = rebuilder.begin("required-units-v2")
+    assert roster_indexes(services, generation.number) == set()  # written faster without
+
+    ended = rebuilder.run(generation)
+
+    assert ended.status == "live"
+    assert {
+        name.split("_course_progress_")[-1] for name in roster_indexes(services, ended.number)
+    } == (ROSTER_SORTS)
