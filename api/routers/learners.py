@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.actors import acting_of
 from api.dependencies import LearnerId, Services
+from api.openapi_examples import PROGRESS
 from api.schemas import COURSE, ENROLLMENT, ErasureOut
 from bootstrap.learner_rights import erase_learner, export_learner
 
@@ -19,40 +20,7 @@ EXPORT = {
         {
             "enrollment_id": ENROLLMENT,
             "course_id": COURSE,
-            "progress": {
-                "learner_id": "ada",
-                "course_id": COURSE,
-                "enrollment_id": ENROLLMENT,
-                "completed_units": 1,
-                "total_units": 2,
-                "percentage": 50.0,
-                "completed_at": None,
-                "updated_at": "2024-05-02T10:00:01.204Z",
-                "position": 121,
-                "rules": "units-v1",
-                "withdrawn": False,
-                "units": [
-                    {
-                        "unit_id": "u1",
-                        "required": True,
-                        "completed": True,
-                        "completed_modules": 0,
-                        "total_modules": 0,
-                        "percentage": 100.0,
-                    },
-                    {
-                        "unit_id": "u2",
-                        "required": True,
-                        "completed": False,
-                        "completed_modules": 0,
-                        "total_modules": 0,
-                        "percentage": 0.0,
-                    },
-                ],
-                "projection_position": 240,
-                "held": False,
-                "attempt": 1,
-            },
+            "progress": PROGRESS,
             "events": [
                 {
                     "position": 119,
@@ -71,7 +39,7 @@ EXPORT = {
                     "type": "UnitCompleted",
                     "recorded_at": "2024-05-02T10:00:01.204Z",
                     "occurred_at": "2024-05-02T10:00:00Z",
-                    "data": {"unit_id": "u1"},
+                    "data": {"unit_id": "u2"},
                     "actor": "moodle-sync",
                     "reason": None,
                     "on_behalf_of": None,
