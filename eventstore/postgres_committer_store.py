@@ -45,8 +45,13 @@ class PostgresCommandStore:
         try:
             yield self._connection
         except BaseException:
-            held, self._checkout, self._connection = self._checkout, None, None
+            held, connection = self._checkout, self._connection
+            self._checkout, self._connection = None, None
             assert held is not None
+            # A pipelined transaction that failed can leave psycopg believing in statements it
+            # prepared there, which the rollback took away ("prepared statement _pg3_N does
+            # not exist" on the next use, by any request): the pool replaces a closed one.
+            connection.close()
             # Raises the library's own error for a psycopg one, and returns the connection.
             if not held.__exit__(*sys.exc_info()):
                 raise
