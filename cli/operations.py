@@ -134,12 +134,7 @@ def flat(data: dict[str, Any]) -> dict[str, Any]:
 
 def verify_snapshots(services: LedgerServices, args: argparse.Namespace) -> int:
     with progress_bar("replaying the log", "events", force=args.progress) as advance:
-        result = verify(
-            event_log(services),
-            services.generations,
-            args.course,
-            lambda position, end: advance(position, end),
-        )
+        result = verify(event_log(services), services.generations, args.course, advance)
     for mismatch in result.mismatches:
         unit = f" unit={mismatch.unit_id}" if mismatch.unit_id else ""
         print(
